@@ -1,0 +1,261 @@
+// model/forward: the Qwen2 forward pass over a batch of tokens from any number of sequences:
+// embed, then per layer RMSNorm -> Q/K/V(+bias) -> RoPE -> GQA attention over the KV cache -> o_proj ->
+// residual -> RMSNorm -> SwiGLU MLP -> residual; final RMSNorm and lm_head for the tokens that want logits.
+#include "kernels/kernels.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static int64_t max_q_dim(const qw_model *m) {
+    int64_t q = 0;
+    for (int l = 0; l < m->config.n_layers; l++)
+        if ((int64_t)m->layers[l].n_heads * m->config.head_dim > q) q = (int64_t)m->layers[l].n_heads * m->config.head_dim;
+    return q;
+}
+
+static int64_t max_kv_dim(const qw_model *m) {
+    int64_t k = 0;
+    for (int l = 0; l < m->config.n_layers; l++)
+        if ((int64_t)m->layers[l].n_kv_heads * m->config.head_dim > k) k = (int64_t)m->layers[l].n_kv_heads * m->config.head_dim;
+    return k;
+}
+
+static int64_t max_ff(const qw_model *m) {
+    int64_t f = 0;
+    for (int l = 0; l < m->config.n_layers; l++)
+        if (m->layers[l].n_ff > f) f = m->layers[l].n_ff;
+    return f;
+}
+
+static size_t max_work(size_t cur, const qw_tensor *w, int64_t n) {
+    size_t need = qw_matmul_work_size(w->type, w->shape[0], w->shape[1], n);
+    return need > cur ? need : cur;
+}
+
+qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ctx, int n_threads) {
+    memset(s, 0, sizeof *s);
+    const qw_config *c = &m->config;
+    s->max_tokens = max_tokens;
+    s->n_threads = n_threads < 1 ? 1 : n_threads;
+    s->scores_ctx = n_ctx;
+    size_t T = (size_t)max_tokens, h = (size_t)c->hidden_size;
+    size_t qd = (size_t)max_q_dim(m), kvd = (size_t)max_kv_dim(m), ff = (size_t)max_ff(m);
+    size_t work = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const qw_layer *y = &m->layers[l];
+        const qw_tensor *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (int i = 0; i < 7; i++) work = max_work(work, ws[i], max_tokens);
+    }
+    work = max_work(work, &m->lm_head, max_tokens);
+    s->work_bytes = work;
+    s->x = qw_malloc_aligned(T * h * 4);
+    s->xb = qw_malloc_aligned(T * h * 4);
+    s->q = qw_malloc_aligned(T * qd * 4);
+    s->k = qw_malloc_aligned(T * kvd * 4);
+    s->v = qw_malloc_aligned(T * kvd * 4);
+    s->att = qw_malloc_aligned(T * qd * 4);
+    s->hb = qw_malloc_aligned(T * ff * 4);
+    s->hb2 = qw_malloc_aligned(T * ff * 4);
+    s->rope = qw_malloc_aligned(T * (size_t)c->head_dim * 4);
+    s->scores = qw_malloc_aligned((size_t)s->n_threads * (size_t)n_ctx * 4);
+    s->work = work ? qw_malloc_aligned(work) : NULL;
+    s->bytes = 4 * (T * (2 * h + 2 * qd + 2 * kvd + 2 * ff + (size_t)c->head_dim) +
+                    (size_t)s->n_threads * (size_t)n_ctx) + work;
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 || !s->rope ||
+        !s->scores || (work && !s->work)) {
+        qw_state_free(s);
+        return qw_error(QW_ERR_NOMEM, "activations for %d tokens: out of memory", max_tokens);
+    }
+    return QW_OK;
+}
+
+void qw_state_free(qw_state *s) {
+    void *p[] = {s->x, s->xb, s->q, s->k, s->v, s->att, s->hb, s->hb2, s->rope, s->scores, s->work};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) qw_free_aligned(p[i]);
+    memset(s, 0, sizeof *s);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// small ops over (n, dim) rows
+
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t dim, float eps) {
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * dim;
+        float *ot = out + t * dim;
+        float ss = qw_vec_dot_f32(dim, xt, xt);
+        float r = 1.0f / sqrtf(ss / (float)dim + eps);
+        for (int64_t i = 0; i < dim; i++) ot[i] = w[i] * (xt[i] * r);
+    }
+}
+
+static void add_bias(float *y, const float *b, int64_t n, int64_t dim) {
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < dim; i++) y[t * dim + i] += b[i];
+}
+
+// cos | sin of every (token, frequency) pair, computed as Hugging Face does: f32 inverse frequencies
+// theta^(-2i/d), f32 angle pos * inv_freq.
+static void rope_table(float *tab, const int32_t *pos, int64_t n, int hd, double theta) {
+    int half = hd / 2;
+    for (int64_t t = 0; t < n; t++)
+        for (int i = 0; i < half; i++) {
+            float inv = 1.0f / powf((float)theta, (float)(2 * i) / (float)hd);
+            float a = (float)pos[t] * inv;
+            tab[t * hd + i] = cosf(a);
+            tab[t * hd + half + i] = sinf(a);
+        }
+}
+
+// Rotates each head of each token: pairs (i, i + d/2), the "rotate_half" layout of HF and llama.cpp NEOX.
+static void rope_apply(float *x, const float *tab, int64_t n, int n_heads, int hd) {
+    int half = hd / 2;
+    for (int64_t t = 0; t < n; t++) {
+        const float *c = tab + t * hd, *s = c + half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (t * n_heads + h) * hd;
+            for (int i = 0; i < half; i++) {
+                float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    }
+}
+
+typedef struct {
+    float *a;       // (n, dim) gate in, result out
+    const float *b; // (n, dim) up
+    int64_t count;
+} swiglu_task;
+
+static void swiglu_run(void *ctx, int ith, int nth) {
+    swiglu_task *t = ctx;
+    int64_t i0, i1;
+    qw_split_rows(t->count, 64, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        float g = t->a[i];
+        t->a[i] = g / (1.0f + expf(-g)) * t->b[i];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// attention: every (token, head) pair is one task; threads split the pairs.
+
+typedef struct {
+    const qw_batch *b;
+    const qw_kv_cache *kv;
+    int layer, n_heads, n_kv_heads, hd;
+    const float *q; // (n, n_heads * hd), roped
+    float *out;     // (n, n_heads * hd)
+    float *scores;  // (nth, n_ctx)
+    int n_ctx;
+} attn_task;
+
+static void attn_run(void *ctx, int ith, int nth) {
+    attn_task *a = ctx;
+    const qw_kv_cache *kv = a->kv;
+    int hd = a->hd, group = a->n_heads / a->n_kv_heads;
+    int kvd = kv->kv_dim[a->layer];
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = a->scores + (size_t)ith * (size_t)a->n_ctx;
+    int64_t p0, p1;
+    qw_split_rows((int64_t)a->b->n_tokens * a->n_heads, 1, ith, nth, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        int t = (int)(p / a->n_heads), h = (int)(p % a->n_heads), kh = h / group;
+        int pos = a->b->pos[t];
+        size_t base = kv->layer_offset[a->layer] + (size_t)a->b->seq[t] * (size_t)kv->n_ctx * (size_t)kvd;
+        const float *K = kv->k + base + (size_t)kh * hd, *V = kv->v + base + (size_t)kh * hd;
+        const float *q = a->q + ((size_t)t * a->n_heads + h) * hd;
+        float mx = -INFINITY;
+        for (int j = 0; j <= pos; j++) {
+            sc[j] = qw_vec_dot_f32(hd, q, K + (size_t)j * kvd) * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        float sum = 0;
+        for (int j = 0; j <= pos; j++) {
+            sc[j] = expf(sc[j] - mx);
+            sum += sc[j];
+        }
+        float *o = a->out + ((size_t)t * a->n_heads + h) * hd;
+        memset(o, 0, sizeof(float) * (size_t)hd);
+        for (int j = 0; j <= pos; j++) qw_vec_axpy_f32(hd, sc[j] / sum, V + (size_t)j * kvd, o);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+static void matmul(qw_state *s, const qw_tensor *w, const float *x, int64_t n, float *y) {
+    qw_matmul(w->type, w->data, w->shape[0], w->shape[1], x, n, y, s->work, s->n_threads);
+}
+
+static qw_status check_batch(const qw_model *m, const qw_state *s, const qw_kv_cache *kv, const qw_batch *b) {
+    if (b->n_tokens < 1 || b->n_tokens > s->max_tokens)
+        return qw_error(QW_ERR_ARG, "batch of %d tokens (this state holds 1..%d)", b->n_tokens, s->max_tokens);
+    for (int i = 0; i < b->n_tokens; i++) {
+        if (b->token[i] < 0 || b->token[i] >= m->config.vocab_size)
+            return qw_error(QW_ERR_ARG, "token id %d out of range (vocabulary has %d rows)", b->token[i],
+                            m->config.vocab_size);
+        if (b->seq[i] < 0 || b->seq[i] >= kv->n_seq)
+            return qw_error(QW_ERR_ARG, "sequence id %d out of range (cache has %d slots)", b->seq[i], kv->n_seq);
+        if (b->pos[i] < 0 || b->pos[i] >= kv->n_ctx || b->pos[i] >= s->scores_ctx)
+            return qw_error(QW_ERR_ARG, "position %d past the context of %d", b->pos[i], kv->n_ctx);
+    }
+    return QW_OK;
+}
+
+qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_batch *b, float *logits) {
+    QW_TRY(check_batch(m, s, kv, b));
+    const qw_config *c = &m->config;
+    int64_t n = b->n_tokens, h = c->hidden_size;
+    int hd = c->head_dim;
+
+    for (int64_t t = 0; t < n; t++) // embedding rows, converted to f32
+        qw_convert_to_f32(m->tok_embd.type,
+                          (const char *)m->tok_embd.data + (size_t)b->token[t] * qw_type_row_bytes(m->tok_embd.type, h),
+                          s->x + t * h, h);
+    rope_table(s->rope, b->pos, n, hd, c->rope_theta);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const qw_layer *y = &m->layers[l];
+        int64_t qd = (int64_t)y->n_heads * hd, kvd = (int64_t)y->n_kv_heads * hd;
+
+        rmsnorm(s->xb, s->x, y->attn_norm, n, h, c->rms_norm_eps);
+        matmul(s, &y->wq, s->xb, n, s->q);
+        matmul(s, &y->wk, s->xb, n, s->k);
+        matmul(s, &y->wv, s->xb, n, s->v);
+        add_bias(s->q, y->bq, n, qd);
+        add_bias(s->k, y->bk, n, kvd);
+        add_bias(s->v, y->bv, n, kvd);
+        rope_apply(s->q, s->rope, n, y->n_heads, hd);
+        rope_apply(s->k, s->rope, n, y->n_kv_heads, hd);
+        for (int64_t t = 0; t < n; t++) { // store this batch's keys and values before anyone attends
+            size_t off = kv->layer_offset[l] + ((size_t)b->seq[t] * (size_t)kv->n_ctx + (size_t)b->pos[t]) * (size_t)kvd;
+            memcpy(kv->k + off, s->k + t * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(kv->v + off, s->v + t * kvd, sizeof(float) * (size_t)kvd);
+        }
+        attn_task at = {.b = b, .kv = kv, .layer = l, .n_heads = y->n_heads, .n_kv_heads = y->n_kv_heads,
+                        .hd = hd, .q = s->q, .out = s->att, .scores = s->scores, .n_ctx = s->scores_ctx};
+        qw_parallel(attn_run, &at, n * y->n_heads > 1 ? s->n_threads : 1);
+        matmul(s, &y->wo, s->att, n, s->xb);
+        for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
+
+        rmsnorm(s->xb, s->x, y->ffn_norm, n, h, c->rms_norm_eps);
+        matmul(s, &y->w_gate, s->xb, n, s->hb);
+        matmul(s, &y->w_up, s->xb, n, s->hb2);
+        swiglu_task sw = {.a = s->hb, .b = s->hb2, .count = n * y->n_ff};
+        qw_parallel(swiglu_run, &sw, sw.count >= 4096 ? s->n_threads : 1);
+        matmul(s, &y->w_down, s->hb, n, s->xb);
+        for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
+    }
+
+    // final norm of the tokens that want logits, gathered into consecutive rows, then lm_head
+    int64_t nl = 0;
+    for (int64_t t = 0; t < n; t++)
+        if (b->logits[t]) {
+            rmsnorm(s->xb + nl * h, s->x + t * h, m->out_norm, 1, h, c->rms_norm_eps);
+            nl++;
+        }
+    if (nl > 0) matmul(s, &m->lm_head, s->xb, nl, logits);
+    return QW_OK;
+}

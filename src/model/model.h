@@ -1,0 +1,113 @@
+// model: the Qwen2 network: weights (mmapped views), a KV cache shared by many sequences, a batch of
+// tokens from any of them, and one forward that serves prefill, decode and continuous batching alike.
+#ifndef QW_MODEL_H
+#define QW_MODEL_H
+
+#include "base/base.h"
+#include "io/io.h"
+#include "tensor/tensor.h"
+#include "tok/tok.h"
+
+// One transformer block. Widths are per layer so that pruning can change them layer by layer.
+// Matrices are views into the model file's mapping (never copied); small vectors are f32 copies.
+typedef struct {
+    int n_heads, n_kv_heads, n_ff;
+    float *attn_norm; // (hidden)
+    qw_tensor wq;     // (n_heads * head_dim, hidden)
+    qw_tensor wk;     // (n_kv_heads * head_dim, hidden)
+    qw_tensor wv;     // (n_kv_heads * head_dim, hidden)
+    float *bq;        // (n_heads * head_dim)
+    float *bk, *bv;   // (n_kv_heads * head_dim)
+    qw_tensor wo;     // (hidden, n_heads * head_dim)
+    float *ffn_norm;  // (hidden)
+    qw_tensor w_gate; // (n_ff, hidden)
+    qw_tensor w_up;   // (n_ff, hidden)
+    qw_tensor w_down; // (hidden, n_ff)
+} qw_layer;
+
+typedef struct {
+    qw_config config;
+    qw_tensor tok_embd; // (vocab, hidden)
+    qw_tensor lm_head;  // (vocab, hidden); the same view as tok_embd when embeddings are tied
+    float *out_norm;    // (hidden)
+    qw_layer *layers;   // (n_layers)
+    qw_tokenizer *tok;  // NULL when the model folder has no tokenizer.json
+    qw_safetensors st;  // owns the mappings the matrices point into
+    float *f32_block;   // owns every f32 vector above
+    size_t weight_bytes; // bytes of all matrices (what one decode step streams)
+    int64_t n_params;
+    char *path;
+} qw_model;
+
+// Loads an HF directory (config.json, safetensors or shards, optional tokenizer.json and
+// generation_config.json). Every shape and dtype is checked against config.json before anything runs.
+qw_status qw_model_load(qw_model **out, const char *path);
+void qw_model_free(qw_model *m);
+int qw_model_is_eos(const qw_model *m, int32_t tok);
+// The ids that end a reply: the eos ids of config/generation_config plus ChatML's <|im_end|> and
+// <|endoftext|> when the tokenizer has them. Returns how many were written (at most cap).
+int qw_model_stop_tokens(const qw_model *m, int32_t *out, int cap);
+
+// ---------------------------------------------------------------------------------------------------
+// A batch: tokens from one or several sequences, each with its position and sequence id, and whether
+// its logits are wanted. Positions of one sequence must be filled in order: a token at position p
+// attends to positions 0..p of its sequence, all of which are in the cache or earlier in this batch.
+
+typedef struct {
+    int n_tokens, capacity;
+    int32_t *token;  // (capacity)
+    int32_t *pos;    // (capacity)
+    int32_t *seq;    // (capacity)
+    int8_t *logits;  // (capacity) 1 = compute this token's logits
+} qw_batch;
+
+qw_status qw_batch_init(qw_batch *b, int capacity);
+void qw_batch_free(qw_batch *b);
+void qw_batch_clear(qw_batch *b);
+// Returns 0 when the batch is full.
+int qw_batch_add(qw_batch *b, int32_t token, int32_t pos, int32_t seq, int want_logits);
+int qw_batch_n_logits(const qw_batch *b);
+
+// ---------------------------------------------------------------------------------------------------
+// KV cache: per layer, per sequence slot, n_ctx positions of keys and values in f32.
+
+typedef struct {
+    int n_layers, n_seq, n_ctx, head_dim;
+    size_t *layer_offset; // (n_layers) offset of layer l in k/v, in floats
+    int *kv_dim;          // (n_layers) n_kv_heads * head_dim of layer l
+    float *k, *v;
+    size_t bytes;
+} qw_kv_cache;
+
+qw_status qw_kv_cache_init(qw_kv_cache *kv, const qw_model *m, int n_seq, int n_ctx);
+void qw_kv_cache_free(qw_kv_cache *kv);
+
+// ---------------------------------------------------------------------------------------------------
+// Activations for batches of up to max_tokens tokens. One per thread of control (not shared).
+
+typedef struct {
+    int max_tokens, n_threads;
+    float *x;      // (max_tokens, hidden) residual stream
+    float *xb;     // (max_tokens, hidden) normed input / projections out
+    float *q;      // (max_tokens, max q_dim)
+    float *k, *v;  // (max_tokens, max kv_dim)
+    float *att;    // (max_tokens, max q_dim) attention output
+    float *hb;     // (max_tokens, max n_ff)
+    float *hb2;    // (max_tokens, max n_ff)
+    float *rope;   // (max_tokens, head_dim) cos | sin per token
+    float *scores; // (n_threads, n_ctx) softmax scratch
+    int scores_ctx;
+    void *work;    // matmul scratch
+    size_t work_bytes;
+    size_t bytes;
+} qw_state;
+
+qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ctx, int n_threads);
+void qw_state_free(qw_state *s);
+
+// Runs the batch through the model: writes its keys and values into kv and, for every token whose
+// logits flag is set, in batch order, one row of vocab_size floats into logits (which must have room
+// for qw_batch_n_logits(b) rows). The batch may hold at most s->max_tokens tokens.
+qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_batch *b, float *logits);
+
+#endif
