@@ -394,7 +394,7 @@ static qw_status st_open_index_json(qw_safetensors *st, const char *path, const 
     }
     free(shard_path);
     free(shards);
-    if (s == QW_OK) s = st_index_names(st, file_of);
+    if (s == QW_OK && (s = st_index_names(st, file_of)) != QW_OK) s = qw_error_wrap(s, "%s", path);
     // every weight_map entry must be in the file it names
     for (const cJSON *e = wm->child; e && s == QW_OK; e = e->next) {
         const qw_tensor *t = qw_safetensors_find(st, e->string);
