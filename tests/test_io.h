@@ -19,7 +19,8 @@ static inline int tio_rm(const char *p, const struct stat *sb, int flag, struct 
 }
 
 static inline void tio_cleanup(void) {
-    if (g_tmpdir[0]) nftw(g_tmpdir, tio_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (getenv("QWICK_TEST_KEEP")) fprintf(stderr, "kept %s\n", g_tmpdir);
+    else if (g_tmpdir[0]) nftw(g_tmpdir, tio_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 // Makes a fresh scratch directory (removed at exit) and returns it.

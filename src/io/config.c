@@ -115,6 +115,10 @@ static qw_status cfg_eos(const cJSON *o, const char *path, int vocab, int *n, in
     return QW_OK;
 }
 
+static int cfg_cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static qw_status cfg_parse_json(const char *json, size_t len, const char *path, cJSON **root) {
     const char *end = NULL;
     *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
@@ -140,7 +144,26 @@ static qw_status cfg_parse_json(const char *json, size_t len, const char *path, 
         *root = NULL;
         return qw_error(QW_ERR_FORMAT, "%s: not a JSON object", path);
     }
-    return QW_OK;
+    // Python keeps the last of two equal keys and cJSON finds the first: refuse rather than guess
+    int n = cJSON_GetArraySize(*root);
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    if (!keys) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
+    }
+    int k = 0;
+    for (const cJSON *e = (*root)->child; e; e = e->next) keys[k++] = e->string;
+    qsort(keys, (size_t)n, sizeof *keys, cfg_cmp_str);
+    qw_status s = QW_OK;
+    for (int i = 1; i < n && s == QW_OK; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0) s = qw_error(QW_ERR_FORMAT, "%s: key \"%.60s\" appears twice", path, keys[i]);
+    free(keys);
+    if (s != QW_OK) {
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    return s;
 }
 
 static void cfg_set_generation_defaults(qw_config *c) {
