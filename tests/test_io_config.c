@@ -123,6 +123,7 @@ static void test_refused(void) {
     REFUSED(with("\"rope_theta\": \"1e6\""), QW_ERR_FORMAT, "rope_theta");
     REFUSED(with("\"rope_theta\": -5"), QW_ERR_FORMAT, "rope_theta");
     REFUSED(with("\"rms_norm_eps\": 0"), QW_ERR_FORMAT, "rms_norm_eps");
+    REFUSED(with("\"rms_norm_eps\": 1e-46"), QW_ERR_FORMAT, "rms_norm_eps"); // 0 as a float
     REFUSED(with("\"tie_word_embeddings\": 1"), QW_ERR_FORMAT, "tie_word_embeddings");
     REFUSED(with("\"num_attention_heads\": 5"), QW_ERR_FORMAT, "not divisible");
     REFUSED(with("\"num_key_value_heads\": 3"), QW_ERR_FORMAT, "not divisible");
@@ -138,9 +139,10 @@ static void test_refused(void) {
 
     // a failed generation config leaves the config as it was
     CHECK(qw_config_parse(&c, with(NULL), strlen(with(NULL)), "x") == QW_OK);
-    qw_config before = c;
+    qw_config before;
+    memcpy(&before, &c, sizeof c); // with the padding, for the memcmp below
     const char *bad[] = {"{\"temperature\": \"hot\"}", "{\"top_k\": 2.5}", "{\"top_p\": 1.5}",
-                         "{\"do_sample\": 1}", "{\"eos_token_id\": 5000, \"top_k\": 3}", "{\"repetition_penalty\": 0}",
+                         "{\"do_sample\": 1}", "{\"eos_token_id\": 5000, \"top_k\": 3}", "{\"repetition_penalty\": 0}", "{\"repetition_penalty\": 1e-50}",
                          "{\"top_k\": 3,", "[]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = qw_generation_config_parse(&c, bad[i], strlen(bad[i]), "gen/generation_config.json");

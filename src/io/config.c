@@ -281,9 +281,9 @@ static qw_status cfg_parse_object(qw_config *c, const cJSON *o, const char *path
         return qw_error(QW_ERR_FORMAT, "%s: rope_theta %g must be positive", path, c->rope_theta);
     double eps;
     QW_TRY(cfg_num(o, path, "rms_norm_eps", 1e-6, &eps));
-    if (!(eps > 0 && eps < 1))
-        return qw_error(QW_ERR_FORMAT, "%s: rms_norm_eps %g must be in (0, 1)", path, eps);
     c->rms_norm_eps = (float)eps;
+    if (!(c->rms_norm_eps > 0 && eps < 1)) // judged as the float the model uses: 1e-46 is 0 there
+        return qw_error(QW_ERR_FORMAT, "%s: rms_norm_eps %g must be in (0, 1) as a float", path, eps);
     QW_TRY(cfg_bool(o, path, "tie_word_embeddings", 0, &c->tie_word_embeddings));
 
     const char *dkey = cfg_get(o, "torch_dtype") ? "torch_dtype" : "dtype"; // transformers 4.56 renamed it
@@ -335,8 +335,9 @@ qw_status qw_generation_config_parse(qw_config *c, const char *json, size_t len,
         g.gen_top_p = (float)v;
     }
     if (s == QW_OK && (s = cfg_num(root, path, "repetition_penalty", g.gen_repetition_penalty, &v)) == QW_OK) {
-        if (!(v > 0) || v > 1e6) s = qw_error(QW_ERR_FORMAT, "%s: repetition_penalty %g must be in (0, 1e6]", path, v);
         g.gen_repetition_penalty = (float)v;
+        if (!(g.gen_repetition_penalty > 0) || v > 1e6)
+            s = qw_error(QW_ERR_FORMAT, "%s: repetition_penalty %g must be in (0, 1e6]", path, v);
     }
     if (s == QW_OK) s = cfg_token_opt(root, path, "bos_token_id", g.vocab_size, &g.bos_token_id);
     if (s == QW_OK) s = cfg_token_opt(root, path, "pad_token_id", g.vocab_size, &g.pad_token_id);
