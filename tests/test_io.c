@@ -65,7 +65,8 @@ static void check_same(const qw_safetensors *st, const qw_tensor *want, int n, c
         int ok = t->type == want[i].type && t->n_dims == want[i].n_dims && t->nbytes == want[i].nbytes;
         for (int d = 0; d < t->n_dims && ok; d++) ok = t->shape[d] == want[i].shape[d];
         CHECKF(ok, "%s: tensor '%s' type/shape/size differ", what, want[i].name);
-        if (ok) CHECKF(memcmp(t->data, want[i].data, t->nbytes) == 0, "%s: '%s' data differ", what, want[i].name);
+        if (ok)
+            CHECKF(memcmp(t->data, want[i].data, t->nbytes) == 0, "%s: '%s' data differ", what, want[i].name);
         size_t align = t->type == QW_TYPE_F32 ? 4 : 2;
         CHECKF(t->nbytes == 0 || (uintptr_t)t->data % align == 0, "%s: '%s' misaligned", what, want[i].name);
     }
@@ -90,7 +91,8 @@ static void test_roundtrip(void) {
         CHECK(st.n_files == 1 && strcmp(st.paths[0], path) == 0);
         CHECK(st.copies != NULL); // after_odd.f32 sits at an odd offset in the file
         // header order is the given order
-        for (int i = 0; i < st.n_tensors && i < N_SPECS; i++) CHECK(strcmp(st.tensors[i].name, ts[i].name) == 0);
+        for (int i = 0; i < st.n_tensors && i < N_SPECS; i++)
+            CHECK(strcmp(st.tensors[i].name, ts[i].name) == 0);
     }
     qw_safetensors_close(&st);
     CHECK(st.n_tensors == 0 && st.tensors == NULL);
@@ -183,7 +185,8 @@ static void test_sharded(void) {
     size_t n;
     char *idx = tio_read(tio_path("shards/model.safetensors.index.json"), &n);
     cJSON *root = idx ? cJSON_Parse(idx) : NULL;
-    cJSON *ts_json = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "metadata"), "total_size");
+    cJSON *ts_json =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "metadata"), "total_size");
     CHECK(cJSON_IsNumber(ts_json) && ts_json->valuedouble == 4 * (100 + 100 + 100 + 375 + 25));
     cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     CHECK(cJSON_GetArraySize(wm) == 5);
@@ -245,7 +248,7 @@ static void test_writer_refuses(void) {
     CHECK(qw_safetensors_write(path, &t, 1, NULL, 0) == QW_ERR_ARG);
     qw_tensor empty = {.name = "e", .type = QW_TYPE_BF16, .n_dims = 1, .shape = {0}};
     CHECK(qw_safetensors_write(path, &empty, 1, NULL, 0) == QW_OK); // no data needed for no elements
-    CHECK(qw_safetensors_write(path, NULL, 0, NULL, 0) == QW_OK);    // an empty file is valid
+    CHECK(qw_safetensors_write(path, NULL, 0, NULL, 0) == QW_OK);   // an empty file is valid
     qw_safetensors st;
     CHECK(qw_safetensors_open(&st, path) == QW_OK && st.n_tensors == 0);
     qw_safetensors_close(&st);
@@ -304,7 +307,9 @@ static void test_python_reader(void) {
         CHECKF(ok, "tensor '%s': python sees another shape", ts[i].name);
         float *mine = malloc((size_t)n * 4 + 4);
         qw_convert_to_f32(ts[i].type, ts[i].data, mine, n);
-        if (ok) CHECKF(memcmp(mine, a.data, (size_t)n * 4) == 0, "tensor '%s': python decodes other values", ts[i].name);
+        if (ok)
+            CHECKF(memcmp(mine, a.data, (size_t)n * 4) == 0, "tensor '%s': python decodes other values",
+                   ts[i].name);
         free(mine);
         qw_npy_free(&a);
     }

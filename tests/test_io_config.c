@@ -63,9 +63,13 @@ static void expect_refused(const char *json, qw_status want, const char *needle,
 
 // A minimal valid config, with the keys that extra gives taken from extra instead.
 static const char *with(const char *extra) {
-    static const char *base[] = {"\"architectures\": [\"Qwen2ForCausalLM\"]", "\"model_type\": \"qwen2\"",
-                                 "\"hidden_size\": 64", "\"intermediate_size\": 128", "\"num_hidden_layers\": 2",
-                                 "\"num_attention_heads\": 4", "\"vocab_size\": 1000"};
+    static const char *base[] = {"\"architectures\": [\"Qwen2ForCausalLM\"]",
+                                 "\"model_type\": \"qwen2\"",
+                                 "\"hidden_size\": 64",
+                                 "\"intermediate_size\": 128",
+                                 "\"num_hidden_layers\": 2",
+                                 "\"num_attention_heads\": 4",
+                                 "\"vocab_size\": 1000"};
     static char buf[1024];
     snprintf(buf, sizeof buf, "{%s", extra ? extra : "");
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
@@ -85,7 +89,8 @@ static void test_refused(void) {
     qw_config c;
     qw_status s = qw_config_parse(&c, llama, n, "llama/config.json");
     CHECK(s == QW_ERR_UNSUPPORTED);
-    CHECK(strstr(qw_error_message(), "LlamaForCausalLM is not supported: qwick runs Qwen2 (Qwen2ForCausalLM)"));
+    CHECK(
+        strstr(qw_error_message(), "LlamaForCausalLM is not supported: qwick runs Qwen2 (Qwen2ForCausalLM)"));
     CHECK(strstr(qw_error_message(), "llama/config.json"));
     free(llama);
     char *yarn = tio_read("tests/data/config_qwen2.5-7b-instruct-yarn.json", &n);
@@ -98,15 +103,18 @@ static void test_refused(void) {
     REFUSED("", QW_ERR_FORMAT, "malformed JSON");
     REFUSED("[1, 2]", QW_ERR_FORMAT, "not a JSON object");
     REFUSED("{} {}", QW_ERR_FORMAT, "after the JSON");
-    REFUSED("{\"hidden_size\": 64, \"vocab_size\": 1, \"hidden_size\": 32}", QW_ERR_FORMAT, "\"hidden_size\" appears twice");
+    REFUSED("{\"hidden_size\": 64, \"vocab_size\": 1, \"hidden_size\": 32}", QW_ERR_FORMAT,
+            "\"hidden_size\" appears twice");
     // architectures and features
     REFUSED("{\"model_type\": \"llama\", \"hidden_size\": 64}", QW_ERR_UNSUPPORTED, "model_type llama");
     REFUSED("{\"hidden_size\": 64}", QW_ERR_FORMAT, "model_type");
-    REFUSED("{\"architectures\": \"Qwen2ForCausalLM\", \"model_type\": \"qwen2\"}", QW_ERR_FORMAT, "architectures");
+    REFUSED("{\"architectures\": \"Qwen2ForCausalLM\", \"model_type\": \"qwen2\"}", QW_ERR_FORMAT,
+            "architectures");
     REFUSED("{\"architectures\": [\"Qwen2ForSequenceClassification\"]}", QW_ERR_UNSUPPORTED,
             "Qwen2ForSequenceClassification is not supported");
     REFUSED(with("\"hidden_act\": \"gelu\""), QW_ERR_UNSUPPORTED, "gelu");
-    REFUSED(with("\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}"), QW_ERR_UNSUPPORTED, "dynamic");
+    REFUSED(with("\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 2.0}"), QW_ERR_UNSUPPORTED,
+            "dynamic");
     REFUSED(with("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}"), QW_ERR_UNSUPPORTED, "linear");
     REFUSED(with("\"rope_scaling\": 2"), QW_ERR_FORMAT, "rope_scaling");
     REFUSED(with("\"use_sliding_window\": true"), QW_ERR_UNSUPPORTED, "sliding");
@@ -114,7 +122,8 @@ static void test_refused(void) {
     REFUSED(with("\"layer_types\": [\"full_attention\", \"sliding_attention\"]"), QW_ERR_UNSUPPORTED,
             "sliding_attention");
     REFUSED(with("\"attention_bias\": false"), QW_ERR_UNSUPPORTED, "attention_bias");
-    REFUSED(with("\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}"), QW_ERR_UNSUPPORTED, "gptq");
+    REFUSED(with("\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}"), QW_ERR_UNSUPPORTED,
+            "gptq");
     REFUSED(with("\"torch_dtype\": \"float64\""), QW_ERR_UNSUPPORTED, "float64");
     // missing fields, wrong types, absurd sizes
     REFUSED("{\"model_type\": \"qwen2\", \"hidden_size\": 64}", QW_ERR_FORMAT, "intermediate_size");
@@ -141,9 +150,15 @@ static void test_refused(void) {
     CHECK(qw_config_parse(&c, with(NULL), strlen(with(NULL)), "x") == QW_OK);
     qw_config before;
     memcpy(&before, &c, sizeof c); // with the padding, for the memcmp below
-    const char *bad[] = {"{\"temperature\": \"hot\"}", "{\"top_k\": 2.5}", "{\"top_p\": 1.5}",
-                         "{\"do_sample\": 1}", "{\"eos_token_id\": 5000, \"top_k\": 3}", "{\"repetition_penalty\": 0}", "{\"repetition_penalty\": 1e-50}",
-                         "{\"top_k\": 3,", "[]"};
+    const char *bad[] = {"{\"temperature\": \"hot\"}",
+                         "{\"top_k\": 2.5}",
+                         "{\"top_p\": 1.5}",
+                         "{\"do_sample\": 1}",
+                         "{\"eos_token_id\": 5000, \"top_k\": 3}",
+                         "{\"repetition_penalty\": 0}",
+                         "{\"repetition_penalty\": 1e-50}",
+                         "{\"top_k\": 3,",
+                         "[]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = qw_generation_config_parse(&c, bad[i], strlen(bad[i]), "gen/generation_config.json");
         CHECKF(s == QW_ERR_FORMAT, "%s accepted", bad[i]);
@@ -186,10 +201,10 @@ static int fields_equal(const qw_config *a, const qw_config *b) {
              a->vocab_size == b->vocab_size && a->max_position_embeddings == b->max_position_embeddings &&
              a->rope_theta == b->rope_theta && a->rms_norm_eps == b->rms_norm_eps &&
              a->tie_word_embeddings == b->tie_word_embeddings && a->dtype == b->dtype &&
-             a->bos_token_id == b->bos_token_id && a->n_eos == b->n_eos && a->pad_token_id == b->pad_token_id &&
-             a->gen_do_sample == b->gen_do_sample && a->gen_top_k == b->gen_top_k &&
-             a->gen_temperature == b->gen_temperature && a->gen_top_p == b->gen_top_p &&
-             a->gen_repetition_penalty == b->gen_repetition_penalty;
+             a->bos_token_id == b->bos_token_id && a->n_eos == b->n_eos &&
+             a->pad_token_id == b->pad_token_id && a->gen_do_sample == b->gen_do_sample &&
+             a->gen_top_k == b->gen_top_k && a->gen_temperature == b->gen_temperature &&
+             a->gen_top_p == b->gen_top_p && a->gen_repetition_penalty == b->gen_repetition_penalty;
     for (int i = 0; i < a->n_eos && eq; i++) eq = a->eos_ids[i] == b->eos_ids[i];
     return eq;
 }
@@ -214,7 +229,8 @@ static void test_load_write(void) {
     mkdir(tio_path("noconfig"), 0755);
     CHECK(qw_config_load(&c, tio_path("noconfig")) == QW_ERR_IO && strstr(qw_error_message(), "config.json"));
     tio_write_str(tio_path("model/generation_config.json"), "{\"top_k\": -1}");
-    CHECK(qw_config_load(&c, dir) == QW_ERR_FORMAT && strstr(qw_error_message(), "model/generation_config.json"));
+    CHECK(qw_config_load(&c, dir) == QW_ERR_FORMAT &&
+          strstr(qw_error_message(), "model/generation_config.json"));
 
     // round trips: the Instruct model with its generation config, and a pruned shape
     CHECK(qw_config_load(&c, dir) != QW_OK);
@@ -240,9 +256,10 @@ static void test_load_write(void) {
     t = tio_read(tio_path("out/config.json"), &n);
     cJSON *j = t ? cJSON_Parse(t) : NULL;
     CHECK(j != NULL);
-    const char *ints[] = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                          "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings",
-                          "max_window_layers", "sliding_window", "bos_token_id", "eos_token_id"};
+    const char *ints[] = {
+        "hidden_size",         "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "head_dim",          "vocab_size",        "max_position_embeddings",
+        "max_window_layers",   "sliding_window",    "bos_token_id",      "eos_token_id"};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         CHECKF(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, ints[i])) ||
                    cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, ints[i])),
@@ -256,7 +273,8 @@ static void test_load_write(void) {
     free(t);
     t = tio_read(tio_path("out/generation_config.json"), &n);
     CHECKF(t && strstr(t, "\"temperature\": 0.7,") && strstr(t, "\"top_p\": 0.8\n") &&
-           strstr(t, "\"repetition_penalty\": 1.05,"), "%s", t ? t : "(unreadable)");
+               strstr(t, "\"repetition_penalty\": 1.05,"),
+           "%s", t ? t : "(unreadable)");
     free(t);
     if (tio_have_numpy()) {
         char cmd[1024];

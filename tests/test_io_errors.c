@@ -21,7 +21,8 @@ static void craft(const char *path, const char *header, size_t data_len, uint64_
 
 // Opens path expecting status want, a message containing each of the needles, st left empty, and the
 // file untouched.
-static void expect_fail(const char *path, qw_status want, const char *needle1, const char *needle2, int line) {
+static void expect_fail(const char *path, qw_status want, const char *needle1, const char *needle2,
+                        int line) {
     size_t n0 = 0, n1 = 0;
     char *before = qw_file_exists(path) ? tio_read(path, &n0) : NULL;
     qw_safetensors st;
@@ -100,7 +101,10 @@ static void test_bad_files(void) {
     EXPECT_FAIL(p, QW_ERR_FORMAT, "'w'", "shape");
     craft(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\",2],\"data_offsets\":[0,16]}}", 16, 0);
     EXPECT_FAIL(p, QW_ERR_FORMAT, "'w'", "shape");
-    craft(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4503599627370496,4503599627370496,4096],\"data_offsets\":[0,16]}}", 16, 0);
+    craft(p,
+          "{\"w\":{\"dtype\":\"F32\",\"shape\":[4503599627370496,4503599627370496,4096],\"data_offsets\":[0,"
+          "16]}}",
+          16, 0);
     EXPECT_FAIL(p, QW_ERR_FORMAT, "'w'", "overflow");
     craft(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,16]}}", 16, 0);
     EXPECT_FAIL(p, QW_ERR_FORMAT, "'w'", "shape");
@@ -130,10 +134,11 @@ static void test_bad_files(void) {
 static void test_odd_but_valid(void) {
     const char *p = tio_path("odd.safetensors");
     qw_safetensors st;
-    craft(p, "{\"a\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[4,6]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
-             "\"z\":{\"dtype\":\"BF16\",\"shape\":[0,3],\"data_offsets\":[8,8]},"
-             "\"__metadata__\":{\"k\":\"v\"}}     \n ",
+    craft(p,
+          "{\"a\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[4,6]},"
+          "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
+          "\"z\":{\"dtype\":\"BF16\",\"shape\":[0,3],\"data_offsets\":[8,8]},"
+          "\"__metadata__\":{\"k\":\"v\"}}     \n ",
           40, 0);
     qw_status s = qw_safetensors_open(&st, p);
     CHECKF(s == QW_OK, "%s", qw_error_message());
@@ -185,7 +190,8 @@ static void test_bad_index(void) {
     const char *ip = tio_path("idx/model.safetensors.index.json");
 
     // a good index first, so the failures below are each about one thing
-    tio_write_str(ip, "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"x\":\"s1.safetensors\",\"y\":\"s2.safetensors\"}}");
+    tio_write_str(ip, "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"x\":\"s1.safetensors\",\"y\":\"s2."
+                      "safetensors\"}}");
     qw_safetensors st;
     CHECKF(qw_safetensors_open(&st, tio_path("idx")) == QW_OK, "%s", qw_error_message());
     CHECK(st.n_tensors == 2 && st.n_files == 2 && qw_safetensors_find(&st, "y") != NULL);
@@ -210,7 +216,8 @@ static void test_bad_index(void) {
     tio_write_str(ip, "{\"weight_map\":{\"x\":\"s1.safetensors\",");
     EXPECT_FAIL(ip, QW_ERR_FORMAT, "JSON", NULL);
     // a shard that is itself broken: the message names the shard
-    craft(tio_path("idx/s2.safetensors"), "{\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,99]}}", 8, 0);
+    craft(tio_path("idx/s2.safetensors"), "{\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,99]}}",
+          8, 0);
     tio_write_str(ip, "{\"weight_map\":{\"x\":\"s1.safetensors\",\"y\":\"s2.safetensors\"}}");
     EXPECT_FAIL(ip, QW_ERR_FORMAT, "s2.safetensors", "'y'");
     // two shards holding the same tensor

@@ -64,7 +64,8 @@ static void test_roundtrip(void) {
         qw_npy a, b;
         CHECK(qw_npy_write_f32(tio_path("rt_f.npy"), f, nd[k], shapes[k]) == QW_OK);
         CHECK(qw_npy_write_i32(tio_path("rt_i.npy"), iv, nd[k], shapes[k]) == QW_OK);
-        CHECK(qw_npy_read(tio_path("rt_f.npy"), &a) == QW_OK && qw_npy_read(tio_path("rt_i.npy"), &b) == QW_OK);
+        CHECK(qw_npy_read(tio_path("rt_f.npy"), &a) == QW_OK &&
+              qw_npy_read(tio_path("rt_i.npy"), &b) == QW_OK);
         CHECK(a.numel == n && a.n_dims == nd[k] && memcmp(a.shape, shapes[k], (size_t)nd[k] * 8) == 0);
         CHECK(b.numel == n && strcmp(b.dtype, "i4") == 0);
         CHECK(memcmp(a.data, f, (size_t)n * 4) == 0 && memcmp(b.data, iv, (size_t)n * 4) == 0);

@@ -7,7 +7,7 @@
 #include <math.h>
 
 #define CFG_MAX_FILE ((size_t)16 << 20)
-#define CFG_MAX_SIZE (1 << 20)  // widths, layers, positions
+#define CFG_MAX_SIZE (1 << 20) // widths, layers, positions
 #define CFG_MAX_VOCAB (1 << 22)
 
 static const char *cfg_type_name(const cJSON *v) {
@@ -37,8 +37,8 @@ static int cfg_is_int(const cJSON *v, int64_t *out) {
 }
 
 // An integer in [lo, hi]; def when absent (required: absent is an error).
-static qw_status cfg_int(const cJSON *o, const char *path, const char *key, int required, int def, int lo, int hi,
-                         int *out) {
+static qw_status cfg_int(const cJSON *o, const char *path, const char *key, int required, int def, int lo,
+                         int hi, int *out) {
     const cJSON *v = cfg_get(o, key);
     if (!v) {
         if (required) return qw_error(QW_ERR_FORMAT, "%s: missing required field \"%s\"", path, key);
@@ -49,7 +49,8 @@ static qw_status cfg_int(const cJSON *o, const char *path, const char *key, int 
     if (!cfg_is_int(v, &i))
         return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be an integer, not %s", path, key, cfg_type_name(v));
     if (i < lo || i > hi)
-        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" is %lld; it must be in [%d, %d]", path, key, (long long)i, lo, hi);
+        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" is %lld; it must be in [%d, %d]", path, key, (long long)i,
+                        lo, hi);
     *out = (int)i;
     return QW_OK;
 }
@@ -61,7 +62,8 @@ static qw_status cfg_num(const cJSON *o, const char *path, const char *key, doub
         return QW_OK;
     }
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be a finite number, not %s", path, key, cfg_type_name(v));
+        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be a finite number, not %s", path, key,
+                        cfg_type_name(v));
     *out = v->valuedouble;
     return QW_OK;
 }
@@ -73,7 +75,8 @@ static qw_status cfg_bool(const cJSON *o, const char *path, const char *key, int
         return QW_OK;
     }
     if (!cJSON_IsBool(v))
-        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be true or false, not %s", path, key, cfg_type_name(v));
+        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be true or false, not %s", path, key,
+                        cfg_type_name(v));
     *out = cJSON_IsTrue(v);
     return QW_OK;
 }
@@ -84,8 +87,8 @@ static qw_status cfg_token(const cJSON *v, const char *path, const char *key, in
     if (!cfg_is_int(v, &i))
         return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be a token id, not %s", path, key, cfg_type_name(v));
     if (i < 0 || i > INT32_MAX || (vocab > 0 && i >= vocab))
-        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" %lld is not a token id (vocab_size %d)", path, key, (long long)i,
-                        vocab);
+        return qw_error(QW_ERR_FORMAT, "%s: \"%s\" %lld is not a token id (vocab_size %d)", path, key,
+                        (long long)i, vocab);
     *out = (int32_t)i;
     return QW_OK;
 }
@@ -106,10 +109,13 @@ static qw_status cfg_eos(const cJSON *o, const char *path, int vocab, int *n, in
         return QW_OK;
     }
     int m = cJSON_GetArraySize(v);
-    if (m > 8) return qw_error(QW_ERR_UNSUPPORTED, "%s: \"eos_token_id\" lists %d ids; qwick keeps at most 8", path, m);
+    if (m > 8)
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: \"eos_token_id\" lists %d ids; qwick keeps at most 8", path,
+                        m);
     int32_t tmp[8];
     int i = 0;
-    for (const cJSON *e = v->child; e; e = e->next) QW_TRY(cfg_token(e, path, "eos_token_id", vocab, &tmp[i++]));
+    for (const cJSON *e = v->child; e; e = e->next)
+        QW_TRY(cfg_token(e, path, "eos_token_id", vocab, &tmp[i++]));
     memcpy(ids, tmp, sizeof tmp);
     *n = m;
     return QW_OK;
@@ -126,8 +132,10 @@ static qw_status cfg_parse_json(const char *json, size_t len, const char *path, 
         if (!end || end < json || end > json + len) end = json;
         int line = 1, col = 1;
         for (const char *p = json; p < end; p++) {
-            if (*p == '\n') line++, col = 1;
-            else col++;
+            if (*p == '\n')
+                line++, col = 1;
+            else
+                col++;
         }
         return qw_error(QW_ERR_FORMAT, "%s: malformed JSON at line %d, column %d", path, line, col);
     }
@@ -157,7 +165,8 @@ static qw_status cfg_parse_json(const char *json, size_t len, const char *path, 
     qsort(keys, (size_t)n, sizeof *keys, cfg_cmp_str);
     qw_status s = QW_OK;
     for (int i = 1; i < n && s == QW_OK; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0) s = qw_error(QW_ERR_FORMAT, "%s: key \"%.60s\" appears twice", path, keys[i]);
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            s = qw_error(QW_ERR_FORMAT, "%s: key \"%.60s\" appears twice", path, keys[i]);
     free(keys);
     if (s != QW_OK) {
         cJSON_Delete(*root);
@@ -178,68 +187,79 @@ static void cfg_set_generation_defaults(qw_config *c) {
 static qw_status cfg_check_supported(const cJSON *o, const char *path, qw_config *c) {
     const cJSON *arch = cfg_get(o, "architectures");
     const cJSON *mt = cfg_get(o, "model_type");
-    if (!arch && !mt) return qw_error(QW_ERR_FORMAT, "%s: neither \"architectures\" nor \"model_type\" is given", path);
+    if (!arch && !mt)
+        return qw_error(QW_ERR_FORMAT, "%s: neither \"architectures\" nor \"model_type\" is given", path);
     snprintf(c->architecture, sizeof c->architecture, "Qwen2ForCausalLM");
     if (arch) {
         if (!cJSON_IsArray(arch) || !cJSON_IsString(arch->child))
             return qw_error(QW_ERR_FORMAT, "%s: \"architectures\" must be a list of names", path);
         const char *a = arch->child->valuestring;
         if (strcmp(a, "Qwen2ForCausalLM") != 0)
-            return qw_error(QW_ERR_UNSUPPORTED, "%s: %.80s is not supported: qwick runs Qwen2 (Qwen2ForCausalLM)", path, a);
+            return qw_error(QW_ERR_UNSUPPORTED,
+                            "%s: %.80s is not supported: qwick runs Qwen2 (Qwen2ForCausalLM)", path, a);
     }
     if (mt) {
         if (!cJSON_IsString(mt)) return qw_error(QW_ERR_FORMAT, "%s: \"model_type\" must be a string", path);
         if (strcmp(mt->valuestring, "qwen2") != 0)
-            return qw_error(QW_ERR_UNSUPPORTED, "%s: model_type %.80s is not supported: qwick runs Qwen2 (qwen2)", path,
+            return qw_error(QW_ERR_UNSUPPORTED,
+                            "%s: model_type %.80s is not supported: qwick runs Qwen2 (qwen2)", path,
                             mt->valuestring);
     }
 
     const cJSON *act = cfg_get(o, "hidden_act");
-    if (act && !cJSON_IsString(act)) return qw_error(QW_ERR_FORMAT, "%s: \"hidden_act\" must be a string", path);
+    if (act && !cJSON_IsString(act))
+        return qw_error(QW_ERR_FORMAT, "%s: \"hidden_act\" must be a string", path);
     if (act && strcmp(act->valuestring, "silu") != 0 && strcmp(act->valuestring, "swish") != 0)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: hidden_act %.40s is not supported: qwick implements silu", path,
-                        act->valuestring);
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: hidden_act %.40s is not supported: qwick implements silu",
+                        path, act->valuestring);
 
     // rope_scaling (and transformers 5's rope_parameters): only plain RoPE
     const char *keys[2] = {"rope_scaling", "rope_parameters"};
     for (int k = 0; k < 2; k++) {
         const cJSON *rs = cfg_get(o, keys[k]);
         if (!rs) continue;
-        if (!cJSON_IsObject(rs)) return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be an object or null", path, keys[k]);
+        if (!cJSON_IsObject(rs))
+            return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be an object or null", path, keys[k]);
         const cJSON *ty = cfg_get(rs, "rope_type");
         if (!ty) ty = cfg_get(rs, "type");
-        if (ty && !cJSON_IsString(ty)) return qw_error(QW_ERR_FORMAT, "%s: %s type must be a string", path, keys[k]);
+        if (ty && !cJSON_IsString(ty))
+            return qw_error(QW_ERR_FORMAT, "%s: %s type must be a string", path, keys[k]);
         const char *name = ty ? ty->valuestring : k == 0 ? "(unnamed)" : "default";
         if (strcmp(name, "default") != 0)
-            return qw_error(QW_ERR_UNSUPPORTED,
-                            "%s: %s of type %.40s is not supported: qwick does not yet implement yarn/dynamic/linear "
-                            "RoPE scaling",
-                            path, keys[k], name);
+            return qw_error(
+                QW_ERR_UNSUPPORTED,
+                "%s: %s of type %.40s is not supported: qwick does not yet implement yarn/dynamic/linear "
+                "RoPE scaling",
+                path, keys[k], name);
     }
 
     int sw;
     QW_TRY(cfg_bool(o, path, "use_sliding_window", 0, &sw));
     if (sw)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: use_sliding_window is true: qwick does not implement sliding-window "
-                        "attention", path);
+        return qw_error(QW_ERR_UNSUPPORTED,
+                        "%s: use_sliding_window is true: qwick does not implement sliding-window "
+                        "attention",
+                        path);
     const cJSON *lt = cfg_get(o, "layer_types");
     if (lt) {
         if (!cJSON_IsArray(lt)) return qw_error(QW_ERR_FORMAT, "%s: \"layer_types\" must be a list", path);
         for (const cJSON *e = lt->child; e; e = e->next)
             if (!cJSON_IsString(e) || strcmp(e->valuestring, "full_attention") != 0)
-                return qw_error(QW_ERR_UNSUPPORTED, "%s: layer_types has %.40s: qwick implements full_attention only",
-                                path, cJSON_IsString(e) ? e->valuestring : cfg_type_name(e));
+                return qw_error(QW_ERR_UNSUPPORTED,
+                                "%s: layer_types has %.40s: qwick implements full_attention only", path,
+                                cJSON_IsString(e) ? e->valuestring : cfg_type_name(e));
     }
     int bias;
     QW_TRY(cfg_bool(o, path, "attention_bias", 1, &bias));
     if (!bias)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: attention_bias is false: qwick's Qwen2 has q/k/v biases", path);
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: attention_bias is false: qwick's Qwen2 has q/k/v biases",
+                        path);
     const cJSON *q = cfg_get(o, "quantization_config");
     if (q) {
         const cJSON *m = cJSON_IsObject(q) ? cfg_get(q, "quant_method") : NULL;
         return qw_error(QW_ERR_UNSUPPORTED,
-                        "%s: quantization_config (%.40s) is not supported: qwick reads float checkpoints", path,
-                        cJSON_IsString(m) ? m->valuestring : "unknown method");
+                        "%s: quantization_config (%.40s) is not supported: qwick reads float checkpoints",
+                        path, cJSON_IsString(m) ? m->valuestring : "unknown method");
     }
     return QW_OK;
 }
@@ -254,24 +274,27 @@ static qw_status cfg_parse_object(qw_config *c, const cJSON *o, const char *path
     QW_TRY(cfg_int(o, path, "num_attention_heads", 1, 0, 1, CFG_MAX_SIZE, &c->n_heads));
     QW_TRY(cfg_int(o, path, "num_key_value_heads", 0, c->n_heads, 1, CFG_MAX_SIZE, &c->n_kv_heads));
     QW_TRY(cfg_int(o, path, "vocab_size", 1, 0, 1, CFG_MAX_VOCAB, &c->vocab_size));
-    QW_TRY(cfg_int(o, path, "max_position_embeddings", 0, 32768, 1, CFG_MAX_SIZE, &c->max_position_embeddings));
+    QW_TRY(
+        cfg_int(o, path, "max_position_embeddings", 0, 32768, 1, CFG_MAX_SIZE, &c->max_position_embeddings));
     // head_dim given explicitly (pruned heads, Qwen3-style configs) need not divide hidden_size
     if (cfg_get(o, "head_dim")) {
         QW_TRY(cfg_int(o, path, "head_dim", 0, 0, 1, CFG_MAX_SIZE, &c->head_dim));
     } else {
         if (c->hidden_size % c->n_heads)
-            return qw_error(QW_ERR_FORMAT, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
-                            c->hidden_size, c->n_heads);
+            return qw_error(QW_ERR_FORMAT, "%s: hidden_size %d is not divisible by num_attention_heads %d",
+                            path, c->hidden_size, c->n_heads);
         c->head_dim = c->hidden_size / c->n_heads;
     }
     if (c->head_dim % 2)
-        return qw_error(QW_ERR_FORMAT, "%s: head_dim %d is odd; RoPE rotates pairs of dimensions", path, c->head_dim);
+        return qw_error(QW_ERR_FORMAT, "%s: head_dim %d is odd; RoPE rotates pairs of dimensions", path,
+                        c->head_dim);
     if (c->n_heads % c->n_kv_heads)
-        return qw_error(QW_ERR_FORMAT, "%s: num_attention_heads %d is not divisible by num_key_value_heads %d", path,
+        return qw_error(QW_ERR_FORMAT,
+                        "%s: num_attention_heads %d is not divisible by num_key_value_heads %d", path,
                         c->n_heads, c->n_kv_heads);
     if ((int64_t)c->n_heads * c->head_dim > CFG_MAX_SIZE)
-        return qw_error(QW_ERR_FORMAT, "%s: num_attention_heads %d x head_dim %d is too large", path, c->n_heads,
-                        c->head_dim);
+        return qw_error(QW_ERR_FORMAT, "%s: num_attention_heads %d x head_dim %d is too large", path,
+                        c->n_heads, c->head_dim);
 
     // transformers 5 moves rope_theta into rope_parameters
     const cJSON *rp = cfg_get(o, "rope_parameters");
@@ -291,11 +314,13 @@ static qw_status cfg_parse_object(qw_config *c, const cJSON *o, const char *path
     c->dtype = QW_TYPE_F32;
     if (dt) {
         if (!cJSON_IsString(dt)) return qw_error(QW_ERR_FORMAT, "%s: \"%s\" must be a string", path, dkey);
-        if (strcmp(dt->valuestring, "bfloat16") == 0) c->dtype = QW_TYPE_BF16;
-        else if (strcmp(dt->valuestring, "float16") == 0) c->dtype = QW_TYPE_F16;
+        if (strcmp(dt->valuestring, "bfloat16") == 0)
+            c->dtype = QW_TYPE_BF16;
+        else if (strcmp(dt->valuestring, "float16") == 0)
+            c->dtype = QW_TYPE_F16;
         else if (strcmp(dt->valuestring, "float32") != 0)
-            return qw_error(QW_ERR_UNSUPPORTED, "%s: %s %.40s is not supported (float32, float16, bfloat16)", path,
-                            dkey, dt->valuestring);
+            return qw_error(QW_ERR_UNSUPPORTED, "%s: %s %.40s is not supported (float32, float16, bfloat16)",
+                            path, dkey, dt->valuestring);
     }
 
     c->bos_token_id = -1;
@@ -334,7 +359,8 @@ qw_status qw_generation_config_parse(qw_config *c, const char *json, size_t len,
         if (v < 0 || v > 1) s = qw_error(QW_ERR_FORMAT, "%s: top_p %g must be in [0, 1]", path, v);
         g.gen_top_p = (float)v;
     }
-    if (s == QW_OK && (s = cfg_num(root, path, "repetition_penalty", g.gen_repetition_penalty, &v)) == QW_OK) {
+    if (s == QW_OK &&
+        (s = cfg_num(root, path, "repetition_penalty", g.gen_repetition_penalty, &v)) == QW_OK) {
         g.gen_repetition_penalty = (float)v;
         if (!(g.gen_repetition_penalty > 0) || v > 1e6)
             s = qw_error(QW_ERR_FORMAT, "%s: repetition_penalty %g must be in (0, 1e6]", path, v);
@@ -352,7 +378,8 @@ qw_status qw_config_load(qw_config *c, const char *model_dir) {
     if (strlen(model_dir) + 32 > sizeof path) return qw_error(QW_ERR_ARG, "%s: path too long", model_dir);
     if (!qw_dir_exists(model_dir)) return qw_error(QW_ERR_IO, "%s: not a directory", model_dir);
     qw_path_join(path, sizeof path, model_dir, "config.json");
-    if (!qw_file_exists(path)) return qw_error(QW_ERR_IO, "%s: no config.json in this model directory", model_dir);
+    if (!qw_file_exists(path))
+        return qw_error(QW_ERR_IO, "%s: no config.json in this model directory", model_dir);
     char *text;
     size_t len;
     QW_TRY(qw_file_read_all(path, CFG_MAX_FILE, &text, &len));
@@ -370,27 +397,49 @@ qw_status qw_config_load(qw_config *c, const char *model_dir) {
 // ---------------------------------------------------------------------------------------------------
 // writing: sorted keys and two-space indent, as transformers' to_json_string writes them
 
-static void cfg_key(qw_jbuf *b, const char *key, int *first) {
+// Each put writes one "key": value line; *first tells whether the object has just been opened.
+static void cfg_key(qw_jbuf *b, int *first, const char *key) {
     qw_jbuf_append(b, *first ? "{\n  " : ",\n  ", 4);
     *first = 0;
     qw_jbuf_str(b, key);
     qw_jbuf_append(b, ": ", 2);
 }
 
-static void cfg_put_id(qw_jbuf *b, int32_t id) {
-    if (id >= 0) qw_jbuf_printf(b, "%d", id);
-    else qw_jbuf_append(b, "null", 4);
+static void cfg_put_raw(qw_jbuf *b, int *first, const char *key, const char *raw) {
+    cfg_key(b, first, key);
+    qw_jbuf_append(b, raw, strlen(raw));
 }
 
-static void cfg_put_eos(qw_jbuf *b, const qw_config *c) {
-    if (c->n_eos == 1) {
-        cfg_put_id(b, c->eos_ids[0]);
+static void cfg_put_int(qw_jbuf *b, int *first, const char *key, int v) {
+    cfg_key(b, first, key);
+    qw_jbuf_printf(b, "%d", v);
+}
+
+static void cfg_put_num(qw_jbuf *b, int *first, const char *key, double v, int single) {
+    cfg_key(b, first, key);
+    qw_jbuf_num(b, v, single);
+}
+
+static void cfg_put_str(qw_jbuf *b, int *first, const char *key, const char *v) {
+    cfg_key(b, first, key);
+    qw_jbuf_str(b, v);
+}
+
+// A token id, or null for -1.
+static void cfg_put_id(qw_jbuf *b, int *first, const char *key, int32_t id) {
+    if (id >= 0)
+        cfg_put_int(b, first, key, id);
+    else
+        cfg_put_raw(b, first, key, "null");
+}
+
+// One eos id as an int, several as a list, as transformers writes them.
+static void cfg_put_eos(qw_jbuf *b, int *first, const qw_config *c) {
+    if (c->n_eos <= 1) {
+        cfg_put_id(b, first, "eos_token_id", c->n_eos == 1 ? c->eos_ids[0] : -1);
         return;
     }
-    if (c->n_eos <= 0) {
-        qw_jbuf_append(b, "null", 4);
-        return;
-    }
+    cfg_key(b, first, "eos_token_id");
     qw_jbuf_append(b, "[", 1);
     for (int i = 0; i < c->n_eos && i < 8; i++) qw_jbuf_printf(b, "%s\n    %d", i ? "," : "", c->eos_ids[i]);
     qw_jbuf_append(b, "\n  ]", 4);
@@ -398,50 +447,51 @@ static void cfg_put_eos(qw_jbuf *b, const qw_config *c) {
 
 static void cfg_build_config(qw_jbuf *b, const qw_config *c) {
     int f = 1;
-    const char *dtype = c->dtype == QW_TYPE_BF16 ? "bfloat16" : c->dtype == QW_TYPE_F16 ? "float16" : "float32";
-    cfg_key(b, "architectures", &f);
+    const char *dtype = c->dtype == QW_TYPE_BF16  ? "bfloat16"
+                        : c->dtype == QW_TYPE_F16 ? "float16"
+                                                  : "float32";
+    cfg_key(b, &f, "architectures");
     qw_jbuf_append(b, "[\n    ", 6);
     qw_jbuf_str(b, c->architecture[0] ? c->architecture : "Qwen2ForCausalLM");
     qw_jbuf_append(b, "\n  ]", 4);
-    cfg_key(b, "attention_dropout", &f), qw_jbuf_append(b, "0.0", 3);
-    cfg_key(b, "bos_token_id", &f), cfg_put_id(b, c->bos_token_id);
-    cfg_key(b, "eos_token_id", &f), cfg_put_eos(b, c);
-    cfg_key(b, "head_dim", &f), qw_jbuf_printf(b, "%d", c->head_dim);
-    cfg_key(b, "hidden_act", &f), qw_jbuf_str(b, "silu");
-    cfg_key(b, "hidden_size", &f), qw_jbuf_printf(b, "%d", c->hidden_size);
-    cfg_key(b, "initializer_range", &f), qw_jbuf_append(b, "0.02", 4);
-    cfg_key(b, "intermediate_size", &f), qw_jbuf_printf(b, "%d", c->intermediate_size);
-    cfg_key(b, "max_position_embeddings", &f), qw_jbuf_printf(b, "%d", c->max_position_embeddings);
-    cfg_key(b, "max_window_layers", &f), qw_jbuf_printf(b, "%d", c->n_layers);
-    cfg_key(b, "model_type", &f), qw_jbuf_str(b, "qwen2");
-    cfg_key(b, "num_attention_heads", &f), qw_jbuf_printf(b, "%d", c->n_heads);
-    cfg_key(b, "num_hidden_layers", &f), qw_jbuf_printf(b, "%d", c->n_layers);
-    cfg_key(b, "num_key_value_heads", &f), qw_jbuf_printf(b, "%d", c->n_kv_heads);
-    if (c->pad_token_id >= 0) cfg_key(b, "pad_token_id", &f), cfg_put_id(b, c->pad_token_id);
-    cfg_key(b, "rms_norm_eps", &f), qw_jbuf_num(b, c->rms_norm_eps, 1);
-    cfg_key(b, "rope_scaling", &f), qw_jbuf_append(b, "null", 4);
-    cfg_key(b, "rope_theta", &f), qw_jbuf_num(b, c->rope_theta, 0);
+    cfg_put_raw(b, &f, "attention_dropout", "0.0");
+    cfg_put_id(b, &f, "bos_token_id", c->bos_token_id);
+    cfg_put_eos(b, &f, c);
+    cfg_put_int(b, &f, "head_dim", c->head_dim);
+    cfg_put_str(b, &f, "hidden_act", "silu");
+    cfg_put_int(b, &f, "hidden_size", c->hidden_size);
+    cfg_put_raw(b, &f, "initializer_range", "0.02");
+    cfg_put_int(b, &f, "intermediate_size", c->intermediate_size);
+    cfg_put_int(b, &f, "max_position_embeddings", c->max_position_embeddings);
+    cfg_put_int(b, &f, "max_window_layers", c->n_layers);
+    cfg_put_str(b, &f, "model_type", "qwen2");
+    cfg_put_int(b, &f, "num_attention_heads", c->n_heads);
+    cfg_put_int(b, &f, "num_hidden_layers", c->n_layers);
+    cfg_put_int(b, &f, "num_key_value_heads", c->n_kv_heads);
+    if (c->pad_token_id >= 0) cfg_put_id(b, &f, "pad_token_id", c->pad_token_id);
+    cfg_put_num(b, &f, "rms_norm_eps", c->rms_norm_eps, 1);
+    cfg_put_raw(b, &f, "rope_scaling", "null");
+    cfg_put_num(b, &f, "rope_theta", c->rope_theta, 0);
     // what Qwen2.5's own configs say: a window as long as the context, and not used
-    cfg_key(b, "sliding_window", &f), qw_jbuf_printf(b, "%d", c->max_position_embeddings);
-    cfg_key(b, "tie_word_embeddings", &f), qw_jbuf_append(b, c->tie_word_embeddings ? "true" : "false",
-                                                          c->tie_word_embeddings ? 4 : 5);
-    cfg_key(b, "torch_dtype", &f), qw_jbuf_str(b, dtype);
-    cfg_key(b, "use_cache", &f), qw_jbuf_append(b, "true", 4);
-    cfg_key(b, "use_sliding_window", &f), qw_jbuf_append(b, "false", 5);
-    cfg_key(b, "vocab_size", &f), qw_jbuf_printf(b, "%d", c->vocab_size);
+    cfg_put_int(b, &f, "sliding_window", c->max_position_embeddings);
+    cfg_put_raw(b, &f, "tie_word_embeddings", c->tie_word_embeddings ? "true" : "false");
+    cfg_put_str(b, &f, "torch_dtype", dtype);
+    cfg_put_raw(b, &f, "use_cache", "true");
+    cfg_put_raw(b, &f, "use_sliding_window", "false");
+    cfg_put_int(b, &f, "vocab_size", c->vocab_size);
     qw_jbuf_append(b, "\n}\n", 3);
 }
 
 static void cfg_build_generation(qw_jbuf *b, const qw_config *c) {
     int f = 1;
-    cfg_key(b, "bos_token_id", &f), cfg_put_id(b, c->bos_token_id);
-    cfg_key(b, "do_sample", &f), qw_jbuf_append(b, c->gen_do_sample ? "true" : "false", c->gen_do_sample ? 4 : 5);
-    cfg_key(b, "eos_token_id", &f), cfg_put_eos(b, c);
-    if (c->pad_token_id >= 0) cfg_key(b, "pad_token_id", &f), cfg_put_id(b, c->pad_token_id);
-    cfg_key(b, "repetition_penalty", &f), qw_jbuf_num(b, c->gen_repetition_penalty, 1);
-    cfg_key(b, "temperature", &f), qw_jbuf_num(b, c->gen_temperature, 1);
-    cfg_key(b, "top_k", &f), qw_jbuf_printf(b, "%d", c->gen_top_k);
-    cfg_key(b, "top_p", &f), qw_jbuf_num(b, c->gen_top_p, 1);
+    cfg_put_id(b, &f, "bos_token_id", c->bos_token_id);
+    cfg_put_raw(b, &f, "do_sample", c->gen_do_sample ? "true" : "false");
+    cfg_put_eos(b, &f, c);
+    if (c->pad_token_id >= 0) cfg_put_id(b, &f, "pad_token_id", c->pad_token_id);
+    cfg_put_num(b, &f, "repetition_penalty", c->gen_repetition_penalty, 1);
+    cfg_put_num(b, &f, "temperature", c->gen_temperature, 1);
+    cfg_put_int(b, &f, "top_k", c->gen_top_k);
+    cfg_put_num(b, &f, "top_p", c->gen_top_p, 1);
     qw_jbuf_append(b, "\n}\n", 3);
 }
 
@@ -462,9 +512,11 @@ qw_status qw_config_write(const qw_config *c, const char *dir) {
         if (s != QW_OK) s = qw_error_wrap(QW_ERR_ARG, "%s: refusing to write an invalid config", dir);
     }
     if (s == QW_OK) s = qw_io_make_dir(dir);
-    if (s == QW_OK) s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "config.json"), cb.p, cb.len);
     if (s == QW_OK)
-        s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "generation_config.json"), gb.p, gb.len);
+        s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "config.json"), cb.p, cb.len);
+    if (s == QW_OK)
+        s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "generation_config.json"), gb.p,
+                                 gb.len);
     qw_jbuf_free(&cb);
     qw_jbuf_free(&gb);
     return s;

@@ -65,11 +65,16 @@ void qw_jbuf_str(qw_jbuf *b, const char *s) {
         unsigned char ch = (unsigned char)*p;
         if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
         qw_jbuf_append(b, run, (size_t)(p - run));
-        if (ch == '"') qw_jbuf_append(b, "\\\"", 2);
-        else if (ch == '\\') qw_jbuf_append(b, "\\\\", 2);
-        else if (ch == '\n') qw_jbuf_append(b, "\\n", 2);
-        else if (ch == '\t') qw_jbuf_append(b, "\\t", 2);
-        else qw_jbuf_printf(b, "\\u%04x", ch);
+        if (ch == '"')
+            qw_jbuf_append(b, "\\\"", 2);
+        else if (ch == '\\')
+            qw_jbuf_append(b, "\\\\", 2);
+        else if (ch == '\n')
+            qw_jbuf_append(b, "\\n", 2);
+        else if (ch == '\t')
+            qw_jbuf_append(b, "\\t", 2);
+        else
+            qw_jbuf_printf(b, "\\u%04x", ch);
         run = p + 1;
     }
     qw_jbuf_append(b, run, strlen(run));

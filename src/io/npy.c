@@ -5,7 +5,8 @@
 // ---------------------------------------------------------------------------------------------------
 // writing
 
-static qw_status npy_write(const char *path, const char *descr, const void *data, int n_dims, const int64_t *shape) {
+static qw_status npy_write(const char *path, const char *descr, const void *data, int n_dims,
+                           const int64_t *shape) {
     if (n_dims < 0 || n_dims > QW_NPY_MAX_DIMS || (n_dims > 0 && !shape))
         return qw_error(QW_ERR_ARG, "%s: %d dimensions (at most %d)", path, n_dims, QW_NPY_MAX_DIMS);
     size_t numel = 1, nbytes;
@@ -19,7 +20,8 @@ static qw_status npy_write(const char *path, const char *descr, const void *data
     // and a newline so the data starts 64-aligned
     char h[512];
     int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
-    for (int i = 0; i < n_dims; i++) n += snprintf(h + n, sizeof h - (size_t)n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    for (int i = 0; i < n_dims; i++)
+        n += snprintf(h + n, sizeof h - (size_t)n, "%s%lld", i ? ", " : "", (long long)shape[i]);
     n += snprintf(h + n, sizeof h - (size_t)n, "%s), }", n_dims == 1 ? "," : "");
     if (n_dims > 0) {
         char first[32];
@@ -114,8 +116,8 @@ static int npy_shape(npy_lex *l, int *n_dims, int64_t *shape) {
     }
 }
 
-static qw_status npy_parse_header(const char *h, size_t n, const char *path, char *descr, int *fortran, int *n_dims,
-                                  int64_t *shape) {
+static qw_status npy_parse_header(const char *h, size_t n, const char *path, char *descr, int *fortran,
+                                  int *n_dims, int64_t *shape) {
     npy_lex l = {h, h + n};
     int have = 0; // bits: descr, fortran_order, shape
     if (!npy_eat(&l, '{')) return qw_error(QW_ERR_FORMAT, "%s: header is not a dict", path);
@@ -123,11 +125,16 @@ static qw_status npy_parse_header(const char *h, size_t n, const char *path, cha
         char key[32];
         if (!npy_string(&l, key, sizeof key) || !npy_eat(&l, ':'))
             return qw_error(QW_ERR_FORMAT, "%s: malformed header dict", path);
-        if (strcmp(key, "descr") == 0 && npy_string(&l, descr, 16)) have |= 1;
-        else if (strcmp(key, "fortran_order") == 0 && npy_word(&l, "True")) have |= 2, *fortran = 1;
-        else if (strcmp(key, "fortran_order") == 0 && npy_word(&l, "False")) have |= 2, *fortran = 0;
-        else if (strcmp(key, "shape") == 0 && npy_shape(&l, n_dims, shape)) have |= 4;
-        else return qw_error(QW_ERR_FORMAT, "%s: bad or unknown header entry '%s'", path, key);
+        if (strcmp(key, "descr") == 0 && npy_string(&l, descr, 16))
+            have |= 1;
+        else if (strcmp(key, "fortran_order") == 0 && npy_word(&l, "True"))
+            have |= 2, *fortran = 1;
+        else if (strcmp(key, "fortran_order") == 0 && npy_word(&l, "False"))
+            have |= 2, *fortran = 0;
+        else if (strcmp(key, "shape") == 0 && npy_shape(&l, n_dims, shape))
+            have |= 4;
+        else
+            return qw_error(QW_ERR_FORMAT, "%s: bad or unknown header entry '%s'", path, key);
         if (!npy_eat(&l, ',')) {
             if (!npy_eat(&l, '}')) return qw_error(QW_ERR_FORMAT, "%s: malformed header dict", path);
             break;
@@ -163,33 +170,43 @@ qw_status qw_npy_read(const char *path, qw_npy *out) {
         s = qw_error(QW_ERR_UNSUPPORTED, "%s: .npy format version %d.%d is not supported", path, b[6], b[7]);
     }
     if (s == QW_OK && hlen > m.size - pre)
-        s = qw_error(QW_ERR_FORMAT, "%s: truncated: header of %zu bytes runs past the end of the file", path, hlen);
+        s = qw_error(QW_ERR_FORMAT, "%s: truncated: header of %zu bytes runs past the end of the file", path,
+                     hlen);
     char descr[16] = "";
     int fortran = 0;
     if (s == QW_OK)
         s = npy_parse_header((const char *)b + pre, hlen, path, descr, &fortran, &out->n_dims, out->shape);
     if (s == QW_OK) {
         if (strcmp(descr, "<f4") != 0 && strcmp(descr, "<i4") != 0)
-            s = qw_error(QW_ERR_UNSUPPORTED, "%s: dtype '%s' is not supported: qwick reads little-endian float32 "
-                         "('<f4') and int32 ('<i4')", path, descr);
+            s = qw_error(QW_ERR_UNSUPPORTED,
+                         "%s: dtype '%s' is not supported: qwick reads little-endian float32 "
+                         "('<f4') and int32 ('<i4')",
+                         path, descr);
         else if (fortran && out->n_dims > 1)
-            s = qw_error(QW_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported; save a C-order copy", path);
+            s = qw_error(QW_ERR_UNSUPPORTED,
+                         "%s: Fortran-order arrays are not supported; save a C-order copy", path);
     }
     size_t numel = 1, nbytes = 0;
     for (int i = 0; i < out->n_dims && s == QW_OK; i++)
-        if (!qw_mul_size(numel, (size_t)out->shape[i], &numel)) s = qw_error(QW_ERR_FORMAT, "%s: shape overflows", path);
-    if (s == QW_OK && !qw_mul_size(numel, 4, &nbytes)) s = qw_error(QW_ERR_FORMAT, "%s: shape overflows", path);
+        if (!qw_mul_size(numel, (size_t)out->shape[i], &numel))
+            s = qw_error(QW_ERR_FORMAT, "%s: shape overflows", path);
+    if (s == QW_OK && !qw_mul_size(numel, 4, &nbytes))
+        s = qw_error(QW_ERR_FORMAT, "%s: shape overflows", path);
     if (s == QW_OK) {
         size_t have = m.size - pre - hlen;
         if (have < nbytes)
-            s = qw_error(QW_ERR_FORMAT, "%s: truncated: %zu bytes of data, the shape needs %zu", path, have, nbytes);
+            s = qw_error(QW_ERR_FORMAT, "%s: truncated: %zu bytes of data, the shape needs %zu", path, have,
+                         nbytes);
         else if (have > nbytes)
-            s = qw_error(QW_ERR_FORMAT, "%s: %zu bytes after the array data (wrong shape?)", path, have - nbytes);
+            s = qw_error(QW_ERR_FORMAT, "%s: %zu bytes after the array data (wrong shape?)", path,
+                         have - nbytes);
     }
     if (s == QW_OK) {
         out->data = malloc(nbytes ? nbytes : 1);
-        if (!out->data) s = qw_error(QW_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nbytes);
-        else if (nbytes) memcpy(out->data, b + pre + hlen, nbytes);
+        if (!out->data)
+            s = qw_error(QW_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nbytes);
+        else if (nbytes)
+            memcpy(out->data, b + pre + hlen, nbytes);
     }
     qw_mmap_close(&m);
     if (s != QW_OK) {

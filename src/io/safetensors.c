@@ -11,10 +11,14 @@
 #define ST_MAX_INDEX ((size_t)64 << 20)
 
 static int st_dtype_parse(const char *s, qw_type *t) {
-    if (strcmp(s, "F32") == 0) *t = QW_TYPE_F32;
-    else if (strcmp(s, "F16") == 0) *t = QW_TYPE_F16;
-    else if (strcmp(s, "BF16") == 0) *t = QW_TYPE_BF16;
-    else return 0;
+    if (strcmp(s, "F32") == 0)
+        *t = QW_TYPE_F32;
+    else if (strcmp(s, "F16") == 0)
+        *t = QW_TYPE_F16;
+    else if (strcmp(s, "BF16") == 0)
+        *t = QW_TYPE_BF16;
+    else
+        return 0;
     return 1;
 }
 
@@ -39,14 +43,15 @@ static void st_shape_str(const qw_tensor *t, char *buf, size_t n) {
 }
 
 // One tensor entry of the header: {"dtype": ..., "shape": [...], "data_offsets": [b, e]}.
-static qw_status st_parse_entry(const cJSON *item, const char *path, const uint8_t *data,
-                                uint64_t data_size, qw_tensor *t, uint64_t *begin, uint64_t *end) {
+static qw_status st_parse_entry(const cJSON *item, const char *path, const uint8_t *data, uint64_t data_size,
+                                qw_tensor *t, uint64_t *begin, uint64_t *end) {
     const char *name = item->string;
     size_t nl = strlen(name);
     if (nl == 0) return qw_error(QW_ERR_FORMAT, "%s: a tensor has an empty name", path);
     if (nl >= sizeof t->name)
-        return qw_error(QW_ERR_FORMAT, "%s: tensor name '%.60s...' is %zu bytes long; qwick allows at most %zu",
-                        path, name, nl, sizeof t->name - 1);
+        return qw_error(QW_ERR_FORMAT,
+                        "%s: tensor name '%.60s...' is %zu bytes long; qwick allows at most %zu", path, name,
+                        nl, sizeof t->name - 1);
     if (!cJSON_IsObject(item))
         return qw_error(QW_ERR_FORMAT, "%s: tensor '%s': header entry is not a JSON object", path, name);
     memcpy(t->name, name, nl + 1);
@@ -84,8 +89,9 @@ static qw_status st_parse_entry(const cJSON *item, const char *path, const uint8
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !st_json_u64(offs->child, begin) ||
         !st_json_u64(offs->child->next, end))
-        return qw_error(QW_ERR_FORMAT, "%s: tensor '%s': \"data_offsets\" is not a pair of non-negative integers",
-                        path, name);
+        return qw_error(QW_ERR_FORMAT,
+                        "%s: tensor '%s': \"data_offsets\" is not a pair of non-negative integers", path,
+                        name);
     if (*begin > *end || *end > data_size)
         return qw_error(QW_ERR_FORMAT,
                         "%s: tensor '%s': data_offsets [%llu, %llu] fall outside the %llu-byte data section",
@@ -137,8 +143,8 @@ static qw_status st_check_unique(const qw_tensor *ts, st_range *ranges, int n, c
     for (int i = 0; i < n; i++) {
         if (ranges[i].begin == ranges[i].end) continue;
         if (last >= 0 && ranges[i].begin < ranges[last].end)
-            return qw_error(QW_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap", path,
-                            ts[ranges[last].idx].name, (unsigned long long)ranges[last].begin,
+            return qw_error(QW_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
+                            path, ts[ranges[last].idx].name, (unsigned long long)ranges[last].begin,
                             (unsigned long long)ranges[last].end, ts[ranges[i].idx].name,
                             (unsigned long long)ranges[i].begin, (unsigned long long)ranges[i].end);
         if (last < 0 || ranges[i].end > ranges[last].end) last = i;
@@ -166,11 +172,13 @@ qw_status qw_safetensors_parse(const uint8_t *buf, size_t size, const char *path
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
     if (hlen > ST_MAX_HEADER)
-        return qw_error(QW_ERR_FORMAT, "%s: header length %llu is over the 100 MB limit (not a safetensors file?)",
-                        path, (unsigned long long)hlen);
+        return qw_error(QW_ERR_FORMAT,
+                        "%s: header length %llu is over the 100 MB limit (not a safetensors file?)", path,
+                        (unsigned long long)hlen);
     if (hlen > size - 8)
-        return qw_error(QW_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%zu bytes): truncated?",
-                        path, (unsigned long long)hlen, size);
+        return qw_error(QW_ERR_FORMAT,
+                        "%s: header length %llu runs past the end of the file (%zu bytes): truncated?", path,
+                        (unsigned long long)hlen, size);
     const char *h = (const char *)buf + 8;
     if (hlen == 0 || h[0] != '{')
         return qw_error(QW_ERR_FORMAT, "%s: header does not start with '{' (not a safetensors file?)", path);
@@ -185,8 +193,8 @@ qw_status qw_safetensors_parse(const uint8_t *buf, size_t size, const char *path
     for (const char *p = end; p < h + hlen; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             cJSON_Delete(root);
-            return qw_error(QW_ERR_FORMAT, "%s: unexpected bytes after the JSON header (at byte %zu of %llu)", path,
-                            (size_t)(p - h), (unsigned long long)hlen);
+            return qw_error(QW_ERR_FORMAT, "%s: unexpected bytes after the JSON header (at byte %zu of %llu)",
+                            path, (size_t)(p - h), (unsigned long long)hlen);
         }
     }
     if (!cJSON_IsObject(root)) {
@@ -270,13 +278,13 @@ static qw_status st_add_file(qw_safetensors *st, const char *path) {
 }
 
 // Fills st->by_name; two files holding the same tensor is an error.
-static qw_status st_index_names(qw_safetensors *st, const int *file_of) {
+static qw_status st_index_names(qw_safetensors *st, const int *file_of, const char *path) {
     int n = st->n_tensors;
     const qw_tensor **sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
     st->by_name = malloc((size_t)(n ? n : 1) * sizeof *st->by_name);
     if (!sorted || !st->by_name) {
         free(sorted);
-        return qw_error(QW_ERR_NOMEM, "out of memory for the tensor index");
+        return qw_error(QW_ERR_NOMEM, "%s: out of memory for the tensor index", path);
     }
     for (int i = 0; i < n; i++) sorted[i] = &st->tensors[i];
     qsort(sorted, (size_t)n, sizeof *sorted, st_cmp_name);
@@ -292,17 +300,19 @@ static qw_status st_index_names(qw_safetensors *st, const int *file_of) {
 }
 
 // Copies tensors that are misaligned for their element size into one aligned block.
-static qw_status st_align(qw_safetensors *st) {
+static qw_status st_align(qw_safetensors *st, const char *path) {
     size_t total = 0;
     for (int i = 0; i < st->n_tensors; i++) {
         qw_tensor *t = &st->tensors[i];
         if (t->nbytes && (uintptr_t)t->data % st_elem_size(t->type))
             if (!qw_add_size(total, (t->nbytes + 63) & ~(size_t)63, &total))
-                return qw_error(QW_ERR_NOMEM, "misaligned tensors too large to copy");
+                return qw_error(QW_ERR_NOMEM, "%s: misaligned tensors too large to copy", path);
     }
     if (!total) return QW_OK;
     st->copies = qw_malloc_aligned(total);
-    if (!st->copies) return qw_error(QW_ERR_NOMEM, "out of memory copying %zu bytes of misaligned tensors", total);
+    if (!st->copies)
+        return qw_error(QW_ERR_NOMEM, "%s: out of memory copying %zu bytes of misaligned tensors", path,
+                        total);
     char *p = st->copies;
     for (int i = 0; i < st->n_tensors; i++) {
         qw_tensor *t = &st->tensors[i];
@@ -322,7 +332,7 @@ static qw_status st_open_file(qw_safetensors *st, const char *path) {
     QW_TRY(st_add_file(st, path));
     int *file_of = calloc((size_t)st->n_tensors + 1, sizeof *file_of);
     if (!file_of) return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
-    qw_status s = st_index_names(st, file_of);
+    qw_status s = st_index_names(st, file_of, path);
     free(file_of);
     return s;
 }
@@ -348,12 +358,15 @@ static qw_status st_open_index_json(qw_safetensors *st, const char *path, const 
     for (const cJSON *e = wm->child; e; e = e->next) {
         if (!cJSON_IsString(e)) {
             free(shards);
-            return qw_error(QW_ERR_FORMAT, "%s: weight_map entry for '%.100s' is not a file name", path, e->string);
+            return qw_error(QW_ERR_FORMAT, "%s: weight_map entry for '%.100s' is not a file name", path,
+                            e->string);
         }
         if (!st_shard_name_ok(e->valuestring)) {
             free(shards);
-            return qw_error(QW_ERR_FORMAT, "%s: weight_map names shard '%.200s' for tensor '%.100s': a shard must be "
-                            "a plain file name in the index's directory", path, e->valuestring, e->string);
+            return qw_error(QW_ERR_FORMAT,
+                            "%s: weight_map names shard '%.200s' for tensor '%.100s': a shard must be "
+                            "a plain file name in the index's directory",
+                            path, e->valuestring, e->string);
         }
         shards[n_shards++] = e->valuestring;
     }
@@ -394,7 +407,8 @@ static qw_status st_open_index_json(qw_safetensors *st, const char *path, const 
     }
     free(shard_path);
     free(shards);
-    if (s == QW_OK && (s = st_index_names(st, file_of)) != QW_OK) s = qw_error_wrap(s, "%s", path);
+    if (s == QW_OK && (s = st_index_names(st, file_of, path)) != QW_OK && s != QW_ERR_NOMEM)
+        s = qw_error_wrap(s, "%s", path);
     // every weight_map entry must be in the file it names
     for (const cJSON *e = wm->child; e && s == QW_OK; e = e->next) {
         const qw_tensor *t = qw_safetensors_find(st, e->string);
@@ -404,8 +418,8 @@ static qw_status st_open_index_json(qw_safetensors *st, const char *path, const 
             base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
         }
         if (!t || strcmp(base, e->valuestring) != 0)
-            s = qw_error(QW_ERR_FORMAT, "%s: weight_map puts tensor '%.100s' in %s, which does not hold it", path,
-                         e->string, e->valuestring);
+            s = qw_error(QW_ERR_FORMAT, "%s: weight_map puts tensor '%.100s' in %s, which does not hold it",
+                         path, e->string, e->valuestring);
     }
     free(file_of);
     return s;
@@ -429,8 +443,10 @@ static qw_status st_open_index(qw_safetensors *st, const char *path) {
         return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
     }
     char *slash = strrchr(dir, '/');
-    if (slash) slash[slash == dir ? 1 : 0] = 0;
-    else strcpy(dir, ".");
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    else
+        strcpy(dir, ".");
     qw_status s = cJSON_IsObject(root) ? st_open_index_json(st, path, root, dir)
                                        : qw_error(QW_ERR_FORMAT, "%s: not a JSON object", path);
     free(dir);
@@ -451,16 +467,20 @@ qw_status qw_safetensors_open(qw_safetensors *st, const char *path) {
         char *p = malloc(n);
         if (!p) return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
         // transformers prefers the single file when both are present
-        if (qw_file_exists(qw_path_join(p, n, path, "model.safetensors"))) s = st_open_file(st, p);
-        else if (qw_file_exists(qw_path_join(p, n, path, "model.safetensors.index.json"))) s = st_open_index(st, p);
-        else s = qw_error(QW_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json in this directory", path);
+        if (qw_file_exists(qw_path_join(p, n, path, "model.safetensors")))
+            s = st_open_file(st, p);
+        else if (qw_file_exists(qw_path_join(p, n, path, "model.safetensors.index.json")))
+            s = st_open_index(st, p);
+        else
+            s = qw_error(QW_ERR_IO,
+                         "%s: no model.safetensors or model.safetensors.index.json in this directory", path);
         free(p);
     } else if (st_ends_with(path, ".json")) {
         s = st_open_index(st, path);
     } else {
         s = st_open_file(st, path);
     }
-    if (s == QW_OK) s = st_align(st);
+    if (s == QW_OK) s = st_align(st, path);
     if (s != QW_OK) qw_safetensors_close(st);
     return s;
 }
@@ -472,8 +492,10 @@ const qw_tensor *qw_safetensors_find(const qw_safetensors *st, const char *name)
         const qw_tensor *t = &st->tensors[st->by_name[mid]];
         int c = strcmp(name, t->name);
         if (c == 0) return t;
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }

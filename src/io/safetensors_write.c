@@ -27,8 +27,9 @@ static qw_status st_check_tensors(const char *path, const qw_tensor *ts, int n) 
         if (nl == 0 || nl == sizeof t->name)
             return qw_error(QW_ERR_ARG, "%s: tensor %d has an empty or unterminated name", path, i);
         if (!st_dtype_name(t->type))
-            return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; safetensors holds only F32, F16 and BF16 here",
-                            path, t->name, qw_type_name(t->type));
+            return qw_error(QW_ERR_UNSUPPORTED,
+                            "%s: tensor '%s' is %s; safetensors holds only F32, F16 and BF16 here", path,
+                            t->name, qw_type_name(t->type));
         if (t->n_dims < 0 || t->n_dims > QW_MAX_DIMS)
             return qw_error(QW_ERR_ARG, "%s: tensor '%s' has %d dimensions", path, t->name, t->n_dims);
         size_t numel = 1;
@@ -39,8 +40,7 @@ static qw_status st_check_tensors(const char *path, const qw_tensor *ts, int n) 
         if (!qw_mul_size(numel, t->type == QW_TYPE_F32 ? 4 : 2, &nbytes) || nbytes != t->nbytes)
             return qw_error(QW_ERR_ARG, "%s: tensor '%s': nbytes %zu does not match its shape and type", path,
                             t->name, t->nbytes);
-        if (!t->data && nbytes)
-            return qw_error(QW_ERR_ARG, "%s: tensor '%s' has no data", path, t->name);
+        if (!t->data && nbytes) return qw_error(QW_ERR_ARG, "%s: tensor '%s' has no data", path, t->name);
     }
     const qw_tensor **sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
     if (!sorted) return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
@@ -89,7 +89,8 @@ qw_status qw_safetensors_write(const char *path, const qw_tensor *tensors, int n
         if (!meta_kv[i]) return qw_error(QW_ERR_ARG, "%s: metadata entry %d is NULL", path, i / 2);
     size_t total = 0;
     for (int i = 0; i < n; i++)
-        if (!qw_add_size(total, tensors[i].nbytes, &total)) return qw_error(QW_ERR_ARG, "%s: data too large", path);
+        if (!qw_add_size(total, tensors[i].nbytes, &total))
+            return qw_error(QW_ERR_ARG, "%s: data too large", path);
 
     qw_jbuf h = {0};
     st_build_header(&h, tensors, n, meta_kv, n_meta);
@@ -122,11 +123,13 @@ static qw_status st_remove_stale(const char *dir, const char *name) {
     char p[4096];
     if (strlen(dir) + strlen(name) + 2 > sizeof p) return qw_error(QW_ERR_ARG, "%s: path too long", dir);
     qw_path_join(p, sizeof p, dir, name);
-    if (unlink(p) != 0 && errno != ENOENT) return qw_error(QW_ERR_IO, "%s: cannot remove stale file: %s", p, strerror(errno));
+    if (unlink(p) != 0 && errno != ENOENT)
+        return qw_error(QW_ERR_IO, "%s: cannot remove stale file: %s", p, strerror(errno));
     return QW_OK;
 }
 
-qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors, int n, size_t max_shard_bytes) {
+qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors, int n,
+                                       size_t max_shard_bytes) {
     char path[4096];
     if (strlen(dir) + 64 > sizeof path) return qw_error(QW_ERR_ARG, "%s: path too long", dir);
     QW_TRY(st_check_tensors(dir, tensors, n));
@@ -153,14 +156,16 @@ qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors
 
     qw_status s = QW_OK;
     if (n_shards == 1) {
-        s = qw_safetensors_write(qw_path_join(path, sizeof path, dir, "model.safetensors"), tensors, n, fmt_pt, 1);
+        s = qw_safetensors_write(qw_path_join(path, sizeof path, dir, "model.safetensors"), tensors, n,
+                                 fmt_pt, 1);
         if (s == QW_OK) s = st_remove_stale(dir, "model.safetensors.index.json");
         free(first);
         return s;
     }
     if (n_shards > 99999) {
         free(first);
-        return qw_error(QW_ERR_ARG, "%s: %d shards is more than the 5-digit shard names allow", dir, n_shards);
+        return qw_error(QW_ERR_ARG, "%s: %d shards is more than the 5-digit shard names allow", dir,
+                        n_shards);
     }
 
     // the index maps each tensor name, sorted as transformers writes it, to its shard
@@ -178,7 +183,8 @@ qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors
         for (int i = 0; i < n; i++) sorted[i] = &tensors[i];
         qsort(sorted, (size_t)n, sizeof *sorted, st_cmp_name);
         qw_jbuf b = {0};
-        qw_jbuf_printf(&b, "{\n  \"metadata\": {\n    \"total_size\": %zu\n  },\n  \"weight_map\": {\n", total);
+        qw_jbuf_printf(&b, "{\n  \"metadata\": {\n    \"total_size\": %zu\n  },\n  \"weight_map\": {\n",
+                       total);
         for (int i = 0; i < n; i++) {
             qw_jbuf_append(&b, "    ", 4);
             qw_jbuf_str(&b, sorted[i]->name);
@@ -186,8 +192,11 @@ qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors
                            n_shards, i + 1 < n ? "," : "");
         }
         qw_jbuf_append(&b, "  }\n}\n", 6);
-        if (b.oom) s = qw_error(QW_ERR_NOMEM, "%s: out of memory", dir);
-        else s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "model.safetensors.index.json"), b.p, b.len);
+        if (b.oom)
+            s = qw_error(QW_ERR_NOMEM, "%s: out of memory", dir);
+        else
+            s = qw_write_file_atomic(qw_path_join(path, sizeof path, dir, "model.safetensors.index.json"),
+                                     b.p, b.len);
         qw_jbuf_free(&b);
     }
     if (s == QW_OK) s = st_remove_stale(dir, "model.safetensors");
