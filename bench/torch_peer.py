@@ -41,6 +41,32 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class CpuMonitor:
+    """Share of the machine's CPU time that other processes used between start() and stop(): the peer's
+    numbers are only meaningful when this is near 0 (2 cores shared with builds and tests)."""
+
+    def __init__(self):
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.ncpu = os.cpu_count() or 1
+
+    @staticmethod
+    def _busy():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
+
+    def start(self):
+        t = os.times()
+        self.b0, self.own0, self.w0 = self._busy(), t.user + t.system, time.perf_counter()
+
+    def stop(self):
+        t = os.times()
+        busy = (self._busy() - self.b0) / self.hz
+        own = t.user + t.system - self.own0
+        wall = time.perf_counter() - self.w0
+        return max(0.0, (busy - own) / (wall * self.ncpu))
+
+
 def load_tensors(model_dir, dtype):
     """Reads every tensor straight from the files into torch memory of the compute dtype (no mmap, so the
     RSS is the weights, not weights + page cache). BF16 stays bit-exact; F32/F16 -> bf16 rounds as .to()."""
@@ -211,8 +237,10 @@ def main():
     cfg = m.cfg
     prompt = torch.as_tensor(np.random.default_rng(a.seed).integers(0, cfg.vocab_size, size=a.prompt_len))
 
-    prefill_s, ttft_s, decode_runs = [], [], []
+    prefill_s, ttft_s, decode_runs, foreign = [], [], [], []
+    mon = CpuMonitor()
     for run in range(a.runs + 1):           # run 0 is the warm-up
+        mon.start()
         cache = m.new_cache(a.prompt_len + a.decode + 1)
         t = time.perf_counter()
         logits = m.forward(prompt, cache)
@@ -226,6 +254,7 @@ def main():
             tok = int(torch.argmax(logits[-1]))
             steps.append(time.perf_counter() - ts)
         if run > 0:
+            foreign.append(mon.stop())
             prefill_s.append(tp - t)
             ttft_s.append(tf - t)
             decode_runs.append(steps)
@@ -234,6 +263,7 @@ def main():
     pre_med = statistics.median(prefill_s)
     ttft_med = statistics.median(ttft_s)
     dec_tok_s = statistics.median([len(r) / sum(r) for r in decode_runs]) if a.decode else 0.0
+    dec_best = max(len(r) / sum(r) for r in decode_runs) if a.decode else 0.0
     dec_step_ms = statistics.median([x for r in decode_runs for x in r]) * 1e3 if a.decode else 0.0
     res = {
         "peer": "pytorch-eager",
@@ -255,6 +285,9 @@ def main():
         "ttft_s": round(ttft_med, 3),
         "decode_tok_s": round(dec_tok_s, 3),
         "decode_step_ms": round(dec_step_ms, 1),
+        "prefill_tok_s_best": round(a.prompt_len / min(prefill_s), 2),
+        "decode_tok_s_best": round(dec_best, 3),
+        "foreign_cpu_load": round(statistics.median(foreign), 3),
         "decode_GB_s": round(m.decode_bytes * dec_tok_s / 1e9, 2),
         "rss_after_load_MB": round(rss_loaded),
         "peak_rss_MB": round(peak_rss_mb()),
@@ -271,7 +304,11 @@ def main():
             ("time to first token", f"{ttft_med:.2f} s", "prefill + argmax of the last logits"),
             ("decode", f"{dec_tok_s:.2f} tok/s", f"{a.decode} steps, {dec_step_ms:.0f} ms/step, "
              f"{res['decode_GB_s']} GB/s of weights"),
-            ("peak RSS", f"{res['peak_rss_MB']} MB", f"{res['rss_after_load_MB']} MB after load")]
+            ("peak RSS", f"{res['peak_rss_MB']} MB", f"{res['rss_after_load_MB']} MB after load"),
+            ("best run", f"{res['prefill_tok_s_best']:.1f} / {dec_best:.2f}", "prefill / decode tok/s"),
+            ("other load on CPUs", f"{100 * res['foreign_cpu_load']:.0f} %",
+             "CPU used by other processes while measuring" +
+             ("  ** contended: numbers are low **" if res["foreign_cpu_load"] > 0.1 else ""))]
     for k, v, note in rows:
         print(f"  {k:20s} {v:>14s}   {note}")
 
