@@ -377,6 +377,42 @@ static void test_decode_edges(void) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// NFC is applied only around the characters that need it: random strings rich in those characters
+// must still come back exactly as utf8proc's NFC of the whole string
+
+static void test_nfc_random(void) {
+    static const int32_t pool[] = {
+        'a', 'e', 'o', 'A', ' ', '1', 0x300, 0x301, 0x308, 0x323, 0x327, 0x344, 0x345, 0x1100, 0x1112, 0x1161,
+        0x1175, 0x11a8, 0x11c2, 0xac00, 0xac01, 0xd7a3, 0x304b, 0x3099, 0x309a, 0x30ab, 0x3b1, 0x1f71, 0x212b,
+        0x2126, 0xf900, 0x915, 0x93c, 0x958, 0xc5, 0xe9, 0x1e9b, 0x0b47, 0x0b3e, 0x0b57, 0x0dd9, 0x0dcf, 0x0ddf,
+        0x1b05, 0x1b35, 0x4e2d, 0x20d7, 0x1d15e, 0x1d165, 0x2f800, 0xfb1d, 0x5d9, 0x5b4};
+    qw_rng r;
+    qw_rng_seed(&r, 99);
+    int bad = 0;
+    for (int it = 0; it < 3000; it++) {
+        unsigned char s[64];
+        size_t n = 0, m = 1 + qw_rng_u64(&r) % 12;
+        for (size_t i = 0; i < m; i++)
+            n += (size_t)utf8proc_encode_char(pool[qw_rng_u64(&r) % (sizeof pool / sizeof *pool)], s + n);
+        s[n] = 0;
+        int32_t *ids;
+        size_t ni;
+        char *d;
+        size_t dl;
+        qw_tok_encode(g_tok, (const char *)s, n, 1, &ids, &ni);
+        qw_tok_decode(g_tok, ids, ni, 0, &d, &dl);
+        utf8proc_uint8_t *nfc = utf8proc_NFC(s);
+        if (!nfc || strcmp(d, (char *)nfc) != 0) {
+            if (bad++ < 3) fprintf(stderr, "NFC differs for \"%s\": got \"%s\" want \"%s\"\n", s, d, nfc);
+        }
+        free(nfc);
+        free(d);
+        free(ids);
+    }
+    CHECKF(bad == 0, "%d random strings where encode+decode is not NFC", bad);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // inputs that are not text a JSON file could hold: invalid UTF-8, NUL
 
 static void test_bytes(void) {
@@ -655,6 +691,7 @@ int main(void) {
     test_expected();
     test_chat();
     test_decode_edges();
+    test_nfc_random();
     test_bytes();
     test_hostile();
     test_speed();

@@ -112,6 +112,36 @@ static void try_pair(const qw_tokenizer *t, qw_tok_work *w, size_t *hn, int32_t 
     }
 }
 
+// Short words (most of them) skip the heap: the symbols sit in an array and each step scans it for
+// the lowest-ranked pair, which for a few dozen symbols is cheaper than heap upkeep. Same merge order:
+// lowest rank, leftmost first.
+#define QW_BPE_SHORT 48
+
+static void bpe_merge_short(const qw_tokenizer *t, qw_tok_work *w, const unsigned char *s, size_t n) {
+    int32_t id[QW_BPE_SHORT], rank[QW_BPE_SHORT], merged[QW_BPE_SHORT];
+    int m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t->byte_id[s[i]] >= 0) id[m++] = t->byte_id[s[i]];
+    for (int i = 0; i + 1 < m; i++) merged[i] = qw_tok_merge_get(t, id[i], id[i + 1], &rank[i]);
+    for (;;) {
+        int best = -1;
+        int32_t br = INT32_MAX;
+        for (int i = 0; i + 1 < m; i++)
+            if (merged[i] >= 0 && rank[i] < br) br = rank[i], best = i;
+        if (best < 0) break;
+        id[best] = merged[best];
+        m--;
+        for (int i = best + 1; i < m; i++) {
+            id[i] = id[i + 1];
+            rank[i] = rank[i + 1];
+            merged[i] = merged[i + 1];
+        }
+        if (best > 0) merged[best - 1] = qw_tok_merge_get(t, id[best - 1], id[best], &rank[best - 1]);
+        if (best + 1 < m) merged[best] = qw_tok_merge_get(t, id[best], id[best + 1], &rank[best]);
+    }
+    for (int i = 0; i < m; i++) qw_tok_work_push(w, id[i]);
+}
+
 static void bpe_merge(const qw_tokenizer *t, qw_tok_work *w, const unsigned char *s, size_t n) {
     if (t->ignore_merges) {
         int32_t id = qw_tok_strmap_get(&t->by_bytes, (const char *)t->bytes, t->bytes_off, t->bytes_off, s, n);
@@ -119,6 +149,10 @@ static void bpe_merge(const qw_tokenizer *t, qw_tok_work *w, const unsigned char
             qw_tok_work_push(w, id);
             return;
         }
+    }
+    if (n <= QW_BPE_SHORT) {
+        bpe_merge_short(t, w, s, n);
+        return;
     }
     if (!work_reserve(w, n)) return;
     // one symbol per byte; a byte the vocab lacks is dropped, as HF drops it when there is no unk token

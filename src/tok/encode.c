@@ -2,30 +2,106 @@
 // NFC-normalized, split by the pre-tokenizer regex(es), and each piece is merged by bpe.c.
 #include "tok_impl.h"
 
+#include <pthread.h>
 #include <utf8proc.h>
 
 // ---------------------------------------------------------------------------------------------------
-// NFC. Most text is already NFC and utf8proc allocates on every call, so we first check cheaply: a
-// character that is below U+0300, or a CJK ideograph, a Hangul syllable or a kana, never changes
-// under NFC and never combines with what precedes it. Anything else sends the run through utf8proc.
+// NFC. Most text is NFC already and utf8proc allocates on every call, so a table marks the "stable"
+// code points: combining class 0, unchanged by NFC, and never the second half of a composition (so
+// nothing before them can absorb them). Only the stretches around other characters, from the stable
+// character before to the stable character after, go through utf8proc.
 
-static int nfc_stable(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
+#define QW_NFC_TABLE_END 0x30000 // past this only unassigned, private-use and tag characters: all stable
+
+static uint8_t g_nfc_unstable[QW_NFC_TABLE_END / 8];
+static pthread_once_t g_nfc_once = PTHREAD_ONCE_INIT;
+
+static void nfc_mark(int32_t cp) {
+    if (cp >= 0 && cp < QW_NFC_TABLE_END) g_nfc_unstable[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+}
+
+static void nfc_table_init(void) {
+    for (int32_t cp = 0; cp < QW_NFC_TABLE_END; cp++) {
+        const utf8proc_property_t *p = utf8proc_get_property(cp);
+        if (p->combining_class != 0) nfc_mark(cp);
+        if (p->decomp_seqindex == UINT16_MAX) continue;
+        // a decomposition: the character may change under NFC, and every part after the first of
+        // its canonical decomposition may compose with what precedes it
+        utf8proc_uint8_t in[4], *out = NULL;
+        utf8proc_ssize_t l = utf8proc_encode_char(cp, in);
+        utf8proc_ssize_t m = utf8proc_map(in, l, &out, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        if (m != l || memcmp(out, in, (size_t)l) != 0) nfc_mark(cp);
+        free(out);
+        utf8proc_int32_t parts[32];
+        utf8proc_ssize_t np = utf8proc_decompose_char(cp, parts, 32, UTF8PROC_DECOMPOSE, NULL);
+        for (utf8proc_ssize_t i = 1; i < np && i < 32; i++) nfc_mark(parts[i]);
+    }
+    // Hangul vowel and trailing jamo compose with the syllable or jamo before them (algorithmically,
+    // so they are not in the decomposition table)
+    for (int32_t cp = 0x1161; cp <= 0x1175; cp++) nfc_mark(cp);
+    for (int32_t cp = 0x11a8; cp <= 0x11c2; cp++) nfc_mark(cp);
+}
+
+void qw_tok_nfc_init(void) { pthread_once(&g_nfc_once, nfc_table_init); }
+
+// Length of the character at s (valid UTF-8) and whether it is stable.
+static int nfc_stable_at(const unsigned char *s, size_t n, size_t *len) {
+    if (s[0] < 0x80) {
+        *len = 1;
+        return 1;
+    }
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l = utf8proc_iterate(s, (utf8proc_ssize_t)n, &cp);
+    QW_ASSERT(l > 0);
+    *len = (size_t)l;
+    return cp >= QW_NFC_TABLE_END || !(g_nfc_unstable[cp >> 3] & (1u << (cp & 7)));
+}
+
+// NFC of s[0..n) (valid UTF-8). Returns s itself when nothing changes, else a malloc'd copy in *buf
+// (NULL and w->nomem on failure).
+static const unsigned char *nfc_apply(qw_tok_work *w, const unsigned char *s, size_t *n_io,
+                                      unsigned char **buf) {
+    size_t n = *n_io, i = 0, l, last_stable = 0, copied = 0, len = 0, cap = 0;
+    int have_stable = 0;
+    unsigned char *o = NULL;
+    *buf = NULL;
+    while (i < n) {
+        if (nfc_stable_at(s + i, n - i, &l)) {
+            last_stable = i;
+            have_stable = 1;
+            i += l;
             continue;
         }
-        size_t l;
-        if (qw_tok_utf8_next(s + i, n - i, &l) != 1) return 0;
-        utf8proc_int32_t cp;
-        utf8proc_iterate(s + i, (utf8proc_ssize_t)l, &cp);
-        int ok = cp < 0x300 || (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0xac00 && cp <= 0xd7a3) ||
-                 (cp >= 0x3041 && cp <= 0x3096) || (cp >= 0x30a1 && cp <= 0x30fa);
-        if (!ok) return 0;
-        i += l;
+        size_t a = have_stable && last_stable >= copied ? last_stable : copied, b = i + l;
+        while (b < n && !nfc_stable_at(s + b, n - b, &l)) b += l;
+        utf8proc_uint8_t *nfc = NULL;
+        utf8proc_ssize_t m = utf8proc_map(s + a, (utf8proc_ssize_t)(b - a), &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        size_t need = len + (a - copied) + (m > 0 ? (size_t)m : 0) + (n - b);
+        if (m < 0 || need > cap) {
+            cap = need + 64;
+            unsigned char *no = m < 0 ? NULL : realloc(o, cap);
+            if (!no) {
+                free(nfc);
+                free(o);
+                w->nomem = 1;
+                return NULL;
+            }
+            o = no;
+        }
+        memcpy(o + len, s + copied, a - copied);
+        len += a - copied;
+        memcpy(o + len, nfc, (size_t)m);
+        len += (size_t)m;
+        free(nfc);
+        copied = i = b;
+        have_stable = 0;
     }
-    return 1;
+    if (!o) return s;
+    memcpy(o + len, s + copied, n - copied);
+    len += n - copied;
+    *buf = o;
+    *n_io = len;
+    return o;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -165,20 +241,11 @@ static void encode_normalized(const qw_tokenizer *t, qw_tok_work *w, const unsig
 // A run of valid UTF-8 between added tokens: normalize, then cut out "normalized" added tokens, then
 // split. (Qwen's added tokens are all unnormalized, so the second cut finds nothing there.)
 static void encode_valid(const qw_tokenizer *t, qw_tok_work *w, const unsigned char *s, size_t n) {
-    utf8proc_uint8_t *nfc = NULL;
-    if (t->nfc && !nfc_stable(s, n)) {
-        utf8proc_ssize_t m = utf8proc_map(s, (utf8proc_ssize_t)n, &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-        if (m < 0) {
-            w->nomem = m == UTF8PROC_ERROR_NOMEM;
-            nfc = NULL; // cannot happen for valid UTF-8 short of memory; encode unnormalized
-        } else {
-            s = nfc;
-            n = (size_t)m;
-        }
-    }
+    unsigned char *buf = NULL;
+    if (t->nfc && !(s = nfc_apply(w, s, &n, &buf))) return;
     if (t->trie_norm.n > 1) split_added(t, w, &t->trie_norm, s, n, w->parse_special, encode_normalized);
     else split_level(t, w, s, n, 0);
-    free(nfc);
+    free(buf);
 }
 
 // Raw text between added tokens. Bytes that are not UTF-8 cannot go through NFC or the regex; each

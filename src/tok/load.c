@@ -547,6 +547,7 @@ static qw_status build(qw_tokenizer *t, const cJSON *root) {
 
     QW_TRY(parse_merges(t, merges));
     QW_TRY(parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer")));
+    if (t->nfc) qw_tok_nfc_init();
     QW_TRY(parse_pretokenizer(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer")));
     QW_TRY(parse_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder")));
 

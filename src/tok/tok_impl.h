@@ -92,6 +92,9 @@ int32_t qw_tok_merge_get(const qw_tokenizer *t, int32_t a, int32_t b, int32_t *r
 // start of a character that n bytes do not finish.
 int qw_tok_utf8_next(const unsigned char *s, size_t n, size_t *len);
 
+// encode.c: builds the table of code points NFC leaves alone (once per process)
+void qw_tok_nfc_init(void);
+
 // encode scratch, one per qw_tok_encode call (so encode needs no lock)
 typedef struct {
     int32_t *ids;
