@@ -152,10 +152,10 @@ int main(void) {
     struct dirent *e;
     char names[32][256];
     while ((e = readdir(d)) && n_cases < 32)
-        if (e->d_name[0] != '.' && e->d_type == DT_DIR) snprintf(names[n_cases++], 256, "%s", e->d_name);
+        if (e->d_name[0] != '.' && e->d_type == DT_DIR) snprintf(names[n_cases++], 256, "%.255s", e->d_name);
     closedir(d);
     for (int i = 0; i < n_cases; i++) {
-        char dir[512];
+        char dir[300];
         snprintf(dir, sizeof dir, "tests/fixtures/%s", names[i]);
         check_case(dir, 1);
         check_case(dir, 2);

@@ -2,6 +2,8 @@
 // decode as GB/s of weights streamed against this machine's measured read bandwidth.
 #include "cli.h"
 
+#include "kernels/kernels.h"
+
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
