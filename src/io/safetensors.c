@@ -255,6 +255,7 @@ static qw_status st_add_file(qw_safetensors *st, const char *path) {
     qw_status s = qw_mmap_open(&st->maps[f], path);
     if (s != QW_OK) {
         free(st->paths[f]);
+        st->paths[f] = NULL;
         return s;
     }
     st->n_files++;

@@ -149,8 +149,10 @@ qw_status qw_safetensors_write_sharded(const char *dir, const qw_tensor *tensors
             first[n_shards++] = i;
             cur = 0;
         }
-        cur += nb;
-        total += nb; // cannot overflow: the tensors are in memory
+        if (!qw_add_size(cur, nb, &cur) || !qw_add_size(total, nb, &total)) {
+            free(first);
+            return qw_error(QW_ERR_ARG, "%s: tensors total more bytes than fit in size_t", dir);
+        }
     }
     first[n_shards] = n;
 
