@@ -156,7 +156,7 @@ int main(void) {
     closedir(d);
     for (int i = 0; i < n_cases; i++) {
         char dir[300];
-        snprintf(dir, sizeof dir, "tests/fixtures/%s", names[i]);
+        snprintf(dir, sizeof dir, "tests/fixtures/%.255s", names[i]);
         check_case(dir, 1);
         check_case(dir, 2);
     }
