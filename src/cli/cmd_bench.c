@@ -95,8 +95,9 @@ int qw_cmd_bench(int argc, char **argv) {
     double p_med = median(pre, reps), d_med = median(dec, reps), t_med = median(ttft, reps);
     double gbs = m->weight_bytes * d_med / 1e9;
     size_t peak = qw_peak_rss();
-    double overhead = (double)peak - (double)m->weight_bytes - (double)ses.kv.bytes;
-    if (m->config.tie_word_embeddings) overhead += (double)m->tok_embd.nbytes; // counted twice in weight_bytes
+    size_t file_bytes = 0; // what the mapped weights can add to the resident set
+    for (int i = 0; i < m->st.n_files; i++) file_bytes += m->st.maps[i].size;
+    double overhead = (double)peak - (double)file_bytes - (double)ses.kv.bytes;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "engine", "qwick");
@@ -120,6 +121,7 @@ int qw_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "bandwidth_fraction", bw > 0 ? gbs / bw : 0);
         cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)peak);
         cJSON_AddNumberToObject(o, "kv_bytes", (double)ses.kv.bytes);
+        cJSON_AddNumberToObject(o, "weight_file_bytes", (double)file_bytes);
         cJSON_AddNumberToObject(o, "overhead_bytes", overhead);
         char *txt = cJSON_Print(o);
         puts(txt);
@@ -134,9 +136,8 @@ int qw_cmd_bench(int argc, char **argv) {
         printf("ttft         %8.3f s\n", t_med);
         printf("decode       %8.2f tok/s  (%d tokens; min %.2f, max %.2f)\n", d_med, n_gen, dec_min, dec_max);
         if (bw > 0) printf("bandwidth    %8.2f GB/s streamed = %.1f%% of the %.2f GB/s measured\n", gbs, 100 * gbs / bw, bw);
-        printf("memory       peak RSS %.1f MB = weights %.1f MB + KV %.1f MB + %.1f MB other\n", peak / 1e6,
-               (m->weight_bytes - (m->config.tie_word_embeddings ? m->tok_embd.nbytes : 0)) / 1e6,
-               ses.kv.bytes / 1e6, overhead / 1e6);
+        printf("memory       peak RSS %.1f MB = weight files %.1f MB + KV %.1f MB + %.1f MB other\n", peak / 1e6,
+               file_bytes / 1e6, ses.kv.bytes / 1e6, overhead / 1e6);
     }
     free(prompt), free(pre), free(dec), free(ttft);
     qw_sampler_free(&smp);

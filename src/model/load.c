@@ -95,11 +95,12 @@ static qw_status load_weights(loader *L) {
     if (!m->f32_block || !m->layers) return qw_error(QW_ERR_NOMEM, "%s: out of memory", L->dir);
     L->f32_next = m->f32_block;
     QW_TRY(matrix(L, "model.embed_tokens.weight", c->vocab_size, h, &m->tok_embd));
+    m->weight_bytes -= m->tok_embd.nbytes; // a decode step reads one row of it, not the table
     QW_TRY(load_layers(L));
     QW_TRY(vector(L, "model.norm.weight", h, &m->out_norm));
     if (c->tie_word_embeddings) {
         m->lm_head = m->tok_embd;
-        m->weight_bytes += m->tok_embd.nbytes; // decode streams the table once more as lm_head
+        m->weight_bytes += m->tok_embd.nbytes; // ...but all of it again as lm_head
     } else {
         if (!qw_safetensors_find(&m->st, "lm_head.weight"))
             return qw_error(QW_ERR_FORMAT,

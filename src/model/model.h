@@ -34,7 +34,7 @@ typedef struct {
     qw_tokenizer *tok;  // NULL when the model folder has no tokenizer.json
     qw_safetensors st;  // owns the mappings the matrices point into
     float *f32_block;   // owns every f32 vector above
-    size_t weight_bytes; // bytes of all matrices (what one decode step streams)
+    size_t weight_bytes; // bytes one decode step streams: every matrix but the embedding table, plus lm_head
     int64_t n_params;
     char *path;
 } qw_model;
