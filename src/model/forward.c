@@ -185,8 +185,15 @@ static void attn_run(void *ctx, int ith, int nth) {
 
 // ---------------------------------------------------------------------------------------------------
 
+// Below this many multiply-adds an operation runs on one thread: waking the others costs more than it
+// saves, and far more when another process holds a core (every barrier then waits for a time slice).
+#define QW_PARALLEL_MIN_WORK (1 << 18)
+
+static int threads_for(const qw_state *s, int64_t work) { return work >= QW_PARALLEL_MIN_WORK ? s->n_threads : 1; }
+
 static void matmul(qw_state *s, const qw_tensor *w, const float *x, int64_t n, float *y) {
-    qw_matmul(w->type, w->data, w->shape[0], w->shape[1], x, n, y, s->work, s->n_threads);
+    int64_t N = w->shape[0], K = w->shape[1];
+    qw_matmul(w->type, w->data, N, K, x, n, y, s->work, threads_for(s, N * K * n));
 }
 
 static qw_status check_batch(const qw_model *m, const qw_state *s, const qw_kv_cache *kv, const qw_batch *b) {
@@ -236,7 +243,9 @@ qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_b
         }
         attn_task at = {.b = b, .kv = kv, .layer = l, .n_heads = y->n_heads, .n_kv_heads = y->n_kv_heads,
                         .hd = hd, .q = s->q, .out = s->att, .scores = s->scores, .n_ctx = s->scores_ctx};
-        qw_parallel(attn_run, &at, n * y->n_heads > 1 ? s->n_threads : 1);
+        int64_t attn_work = 0; // multiply-adds of q.k and p.v over every (token, head)
+        for (int64_t t = 0; t < n; t++) attn_work += 2 * (int64_t)(b->pos[t] + 1) * y->n_heads * hd;
+        qw_parallel(attn_run, &at, threads_for(s, attn_work));
         matmul(s, &y->wo, s->att, n, s->xb);
         for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
 
@@ -244,7 +253,7 @@ qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_b
         matmul(s, &y->w_gate, s->xb, n, s->hb);
         matmul(s, &y->w_up, s->xb, n, s->hb2);
         swiglu_task sw = {.a = s->hb, .b = s->hb2, .count = n * y->n_ff};
-        qw_parallel(swiglu_run, &sw, sw.count >= 4096 ? s->n_threads : 1);
+        qw_parallel(swiglu_run, &sw, threads_for(s, 16 * sw.count)); // expf costs ~16 multiply-adds
         matmul(s, &y->w_down, s->hb, n, s->xb);
         for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
     }
