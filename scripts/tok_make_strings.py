@@ -176,6 +176,13 @@ whitespace = [
     "en\u2002em\u2003thin\u2009hair\u200a spaces",
     "\u000b vertical tab \u000c form feed",
     "\u001c\u001d\u001e\u001f info separators",
+    # characters whose \\s-ness differs between regex engines (PCRE2 counts U+180E, JS counts U+FEFF
+    # but not U+0085), in the places where it changes the split
+    "a\u180e\u180e", "\u180e\u180e\u180e", "a \u180e", "a\u180e\n", "\u180e  b", "x\u180e\u180e y",
+    "a\u0085\u0085b", "\u0085\u0085", "x \u0085", "\u0085 y", "a\u0085\n", "x\u0085\u0085 y",
+    "\ufeff\ufeff", "x \ufeff", "\ufeff y", "a\ufeff\ufeff b", "a\ufeff\n",
+    "\u3000\u3000a", "\u00a0 \u00a0x", "\u2028\u2028", "x\u2029 y", "\u001c\u001c a", "a\u001f\u001f",
+    "\u200b\u200b x", "\u2060\u2060", "\u1680\u1680 x",
 ]
 
 special = [

@@ -517,15 +517,15 @@ static void test_speed(void) {
     cJSON **rec = read_jsonl("tests/data/tok_strings.jsonl", &n);
     size_t cap = 1 << 20, len = 0;
     char *big = malloc(cap + 1);
-    for (int rep = 0; len < cap; rep++)
-        for (int i = 0; i < n && len < cap; i++) {
-            const char *t = cJSON_GetObjectItem(rec[i], "text")->valuestring;
-            size_t l = strlen(t);
-            if (len + l + 1 > cap) break;
-            memcpy(big + len, t, l);
-            big[len + l] = '\n';
-            len += l + 1;
-        }
+    // the test strings over and over, until the next one would not fit
+    for (int i = 0;; i = (i + 1) % n) {
+        const char *t = cJSON_GetObjectItem(rec[i], "text")->valuestring;
+        size_t l = strlen(t);
+        if (len + l + 1 > cap) break;
+        memcpy(big + len, t, l);
+        big[len + l] = '\n';
+        len += l + 1;
+    }
     big[len] = 0;
     free_jsonl(rec, n);
     double t0 = qw_time_sec();

@@ -118,6 +118,9 @@ static void split_level(const qw_tokenizer *t, qw_tok_work *w, const unsigned ch
     size_t pos = 0, done = 0; // search from pos; text before done is emitted
     while (pos < n) {
         int rc = pcre2_match(re, s, n, pos, PCRE2_NO_UTF_CHECK, w->md, NULL);
+        // JIT's stack is small; the interpreter keeps its backtracking on the heap
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
+            rc = pcre2_match(re, s, n, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, w->md, NULL);
         if (rc < 0) {
             // PCRE2_ERROR_NOMATCH ends the search; a resource limit (which a hostile text might hit)
             // should not fail the encode, so the rest becomes one piece: still a lossless encoding

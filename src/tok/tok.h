@@ -1,5 +1,5 @@
 // tok: the Hugging Face byte-level BPE tokenizer of Qwen2/Qwen2.5, loaded from tokenizer.json, and the
-// ChatML prompt format of Qwen2.5-Instruct. Encodes exactly as HF `tokenizers` does for Qwen's file.
+// ChatML prompt format of Qwen2.5-Instruct. Gives HF `tokenizers`' ids (tests/test_tok.c checks them).
 #ifndef QW_TOK_H
 #define QW_TOK_H
 

@@ -8,7 +8,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#define QW_TOK_MAX_ID (1 << 24)  // refuse ids past this: a hostile file must not make us allocate GBs
+#define QW_TOK_MAX_ID (1 << 22)  // refuse ids past this (vocabularies are < 300k): no giant tables for a bad file
 #define QW_TOK_MAX_SPLITS 4      // pre-tokenizer regexes applied one after the other
 
 // Flags per id.
@@ -84,7 +84,7 @@ struct qw_tokenizer {
 // load.c
 uint64_t qw_tok_hash(const void *p, size_t n);
 int32_t qw_tok_strmap_get(const qw_tok_strmap *m, const char *arena, const uint32_t *off,
-                          const uint32_t *len_or_null, const void *key, size_t n);
+                          const uint32_t *next_off, const void *key, size_t n); // next_off: NULL for NUL-terminated keys
 int32_t qw_tok_merge_get(const qw_tokenizer *t, int32_t a, int32_t b, int32_t *rank);
 
 // UTF-8, per Unicode's table 3-7. At s[0..n): returns 1 and the length of a whole character; 0 and
