@@ -183,9 +183,13 @@ class Qwen2Ref:
         return w * xf.to(self.dtype)
 
     @torch.no_grad()
-    def forward(self, tokens, start_pos, cache):
+    def forward(self, tokens, start_pos, cache, trace=None):
         """tokens: T ids at positions start_pos..start_pos+T-1; cache must hold exactly start_pos positions
-        and is extended by T. Returns logits (T, V) in the compute dtype."""
+        and is extended by T. Returns logits (T, V) in the compute dtype. With a dict as trace, records
+        intermediate activations (T, ...) for debugging another implementation: embed, and per layer i
+        attn_norm.i, q.i/k.i (after RoPE, (T, heads*hd)), v.i, attn_out.i (before o_proj), resid_attn.i,
+        mlp_act.i (silu(gate)*up), resid_mlp.i; then final_norm."""
+        rec = (lambda k, t: trace.__setitem__(k, t.clone())) if trace is not None else (lambda k, t: None)
         cfg, W = self.cfg, self.w
         tokens = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
         T = tokens.shape[0]
@@ -203,13 +207,18 @@ class Qwen2Ref:
         mask = torch.zeros(T, S, dtype=self.dtype).masked_fill(~allowed, torch.finfo(self.dtype).min)
 
         x = W.embed[tokens]                                                    # (T, H)
+        rec("embed", x)
         for li, L in enumerate(W.layers):
             h = self.rmsnorm(x, L["in_norm"])
+            rec(f"attn_norm.{li}", h)
             q = F.linear(h, L["wq"], L["bq"]).view(T, nh, hd).transpose(0, 1)  # (nh, T, hd)
             k = F.linear(h, L["wk"], L["bk"]).view(T, nkv, hd).transpose(0, 1)  # (nkv, T, hd)
             v = F.linear(h, L["wv"], L["bv"]).view(T, nkv, hd).transpose(0, 1)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
+            rec(f"q.{li}", q.transpose(0, 1).reshape(T, nh * hd))
+            rec(f"k.{li}", k.transpose(0, 1).reshape(T, nkv * hd))
+            rec(f"v.{li}", v.transpose(0, 1).reshape(T, nkv * hd))
             K, Vv = cache.update(li, k, v)                                     # (nkv, S, hd)
             K = K[:, None].expand(nkv, nrep, S, hd).reshape(nh, S, hd)
             Vv = Vv[:, None].expand(nkv, nrep, S, hd).reshape(nh, S, hd)
@@ -217,11 +226,17 @@ class Qwen2Ref:
             att = att + mask
             att = F.softmax(att, dim=-1, dtype=self.acc).to(self.dtype)
             o = torch.matmul(att, Vv).transpose(0, 1).reshape(T, nh * hd)      # (T, nh*hd)
+            rec(f"attn_out.{li}", o)
             x = x + F.linear(o, L["wo"])
+            rec(f"resid_attn.{li}", x)
             h = self.rmsnorm(x, L["post_norm"])
-            x = x + F.linear(F.silu(F.linear(h, L["wg"])) * F.linear(h, L["wu"]), L["wd"])
+            a = F.silu(F.linear(h, L["wg"])) * F.linear(h, L["wu"])
+            rec(f"mlp_act.{li}", a)
+            x = x + F.linear(a, L["wd"])
+            rec(f"resid_mlp.{li}", x)
         cache.length = S
         x = self.rmsnorm(x, W.norm)
+        rec("final_norm", x)
         return F.linear(x, W.lm_head)
 
     def generate(self, prompt, n_decode):
@@ -271,6 +286,8 @@ def main(argv=None):
     ap.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-prefix", required=True)
+    ap.add_argument("--dump", action="store_true",
+                    help="also write the prefill's intermediate activations as P.act.<name>.npy (float32)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     prompt = np.array([int(t) for t in a.tokens.split(",") if t.strip()], dtype=np.int32)
@@ -284,6 +301,11 @@ def main(argv=None):
         os.makedirs(d, exist_ok=True)
     np.save(P + ".prompt.npy", prompt)
     np.save(P + ".logits_prefill.npy", pre.astype(np.float32))
+    if a.dump:
+        tr = {}
+        m.forward(prompt, 0, m.new_cache(), trace=tr)
+        for k, t in tr.items():
+            np.save(f"{P}.act.{k}.npy", t.to(torch.float32).numpy())
     if a.decode:
         np.save(P + ".decode_tokens.npy", toks)
         np.save(P + ".logits_decode.npy", dec.astype(np.float32))
