@@ -1,0 +1,62 @@
+// kernels: the CPU compute kernels (matmul by weight type, small vector helpers, a bandwidth probe)
+// with run-time dispatch: a scalar specification, *_generic C versions and x86 overrides chosen once.
+#ifndef QW_KERNELS_H
+#define QW_KERNELS_H
+
+#include "../tensor/tensor.h"
+
+// ---------------------------------------------------------------------------------------------------
+// CPU features and the dispatch level
+
+typedef struct {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+} qw_cpu_features;
+
+// Dispatch levels, each a superset of the one below. AVX512 means F/BW/VL/DQ (Skylake-X class);
+// AVX512_BF16 adds VNNI and BF16 where the CPU has them (Zen 4, Sapphire Rapids).
+enum { QW_ISA_SCALAR = 0, QW_ISA_AVX2 = 1, QW_ISA_AVX512 = 2, QW_ISA_AVX512_BF16 = 3 };
+
+// Features of this CPU (cpuid + xgetbv, so AVX-512 counts only where the OS saves zmm state), capped
+// by the dispatch level: the env QWICK_ISA=scalar|avx2|avx512f|avx512 caps it at start ("avx512" is
+// everything the CPU has; "avx512f" leaves out VNNI/BF16 to exercise the plain AVX-512 path).
+const qw_cpu_features *qw_cpu(void);
+// Human-readable level for logs and bench reports, e.g. "avx512 (vnni bf16)".
+const char *qw_cpu_describe(void);
+// The level in force, and a setter for tests and benches: the level becomes min(level, what the CPU
+// has); returns the level in force. Not thread-safe: call it while no kernel runs.
+int qw_cpu_level(void);
+int qw_cpu_max_level(void);
+int qw_cpu_set_level(int level);
+const char *qw_cpu_level_name(int level);
+
+// ---------------------------------------------------------------------------------------------------
+// matmul: y[t*N + o] = sum_k W[o*K + k] * x[t*K + k]  for t < n, o < N.
+// W: N rows of K elements of type wtype (F32, F16 or BF16), rows contiguous, any 2-byte alignment
+// (safetensors data). x, y: f32, row-major. `work` is scratch of qw_matmul_work_size() bytes (may be
+// NULL when that is 0; any alignment). The whole operation runs on nth threads via qw_parallel.
+// F32 and F16 weights and the n == 1 BF16 path compute in f32 throughout. For BF16 weights and n >= 2
+// the AVX512-BF16 path rounds x to bf16 (round to nearest even) and accumulates bf16 x bf16 products in
+// f32 with vdpbf16ps, as PyTorch's and llama.cpp's bf16 paths do: relative error up to ~2^-9 of
+// sum |w||x| instead of ~2^-24.
+size_t qw_matmul_work_size(qw_type wtype, int64_t N, int64_t K, int64_t n);
+void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
+               void *work, int nth);
+// The scalar reference (the specification), single-threaded: weights widened to f32 exactly,
+// products and sums in double, rounded to f32 once.
+void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
+                   float *y);
+
+// ---------------------------------------------------------------------------------------------------
+// small vector helpers for attention and norms, dispatched once
+
+float qw_vec_dot_f32(int64_t n, const float *a, const float *b);
+void qw_vec_axpy_f32(int64_t n, float alpha, const float *x, float *y); // y += alpha * x
+void qw_vec_scale_f32(int64_t n, float alpha, float *y);                // y *= alpha
+
+// ---------------------------------------------------------------------------------------------------
+// Streaming read bandwidth with nth threads in GB/s (1e9 bytes/s): the best of `reps` passes of the
+// fastest read kernel of the current level over a fresh buffer of `bytes` (>= 1 GB recommended so no
+// cache holds it). Returns 0 if the buffer cannot be allocated.
+double qw_measure_bandwidth(size_t bytes, int nth, int reps);
+
+#endif

@@ -1,0 +1,65 @@
+// kernels_impl: what the generic and per-ISA kernel files share: the matmul plan that a level fills
+// in, and the table of functions each level provides. Not for use outside src/kernels.
+#ifndef QW_KERNELS_IMPL_H
+#define QW_KERNELS_IMPL_H
+
+#include "kernels.h"
+
+// One matmul call. A level's plan function picks `prepare` (converts x into work once, before any
+// row is computed; split over threads by token) and `rows` (all n outputs of rows [r0, r1)); the
+// driver runs prepare on all threads, then splits the N rows in multiples of row_align.
+typedef struct qw_mm qw_mm;
+struct qw_mm {
+    qw_type wtype;
+    const void *W; // N x K of wtype
+    int64_t N, K;
+    const float *x; // n x K
+    int64_t n;
+    float *y;   // n x N
+    void *work; // 64-byte aligned scratch of qw_mm_work_bytes(), or NULL
+    void (*prepare)(const qw_mm *mm, int ith, int nth);
+    void (*rows)(const qw_mm *mm, int64_t r0, int64_t r1);
+    int64_t row_align;
+};
+
+// x as bf16 for the vdpbf16ps paths (written by prepare):
+// - n <= QW_BF16_ROWS_MAX: "rows" layout, token t at xb + t * kp32, kp32 = K rounded up to 32, zero
+//   padded, so a 32-element load never needs a mask;
+// - larger n: "packed" layout for the register-blocked GEMM, 16 tokens per group; group g holds for
+//   each k pair p the 16 tokens' (x[2p], x[2p+1]) as one dword: 64 bytes per pair, kp32/2 pairs.
+//   Tokens past n and k past K are zero.
+#define QW_BF16_ROWS_MAX 16
+static inline int64_t qw_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n);
+
+// The functions one dispatch level provides. A NULL entry falls back to the level below.
+typedef struct {
+    void (*mm_plan)(qw_mm *mm); // may leave mm->rows NULL to decline (type or shape it lacks)
+    float (*dot)(int64_t n, const float *a, const float *b);
+    void (*axpy)(int64_t n, float alpha, const float *x, float *y);
+    void (*scale)(int64_t n, float alpha, float *y);
+    // Reads bytes (a multiple of 4096, 64-byte aligned) once; the result only defeats dead-code
+    // elimination.
+    uint64_t (*read)(const void *p, size_t bytes);
+} qw_kernel_table;
+
+extern const qw_kernel_table qw_kernels_generic;
+extern const qw_kernel_table qw_kernels_avx2;
+extern const qw_kernel_table qw_kernels_avx512;
+extern const qw_kernel_table qw_kernels_avx512bf16;
+
+// What is in force (chosen by qw_cpu at first use, again by qw_cpu_set_level): the vector and read
+// kernels resolved to the highest level that has them, and the matmul planners highest level first.
+typedef struct {
+    void (*mm_plan[4])(qw_mm *mm);
+    int n_plan;
+    float (*dot)(int64_t n, const float *a, const float *b);
+    void (*axpy)(int64_t n, float alpha, const float *x, float *y);
+    void (*scale)(int64_t n, float alpha, float *y);
+    uint64_t (*read)(const void *p, size_t bytes);
+} qw_kernel_active;
+const qw_kernel_active *qw_kernels(void);
+
+void qw_mm_plan_generic(qw_mm *mm);
+
+#endif
