@@ -1,0 +1,123 @@
+// bench/kern_bench: matmul speed on the Qwen2.5-3B shapes per dispatch level, as GFLOP/s, weight
+// GB/s and % of the measured read bandwidth (qw_measure_bandwidth, printed first and last).
+#include "../src/kernels/kernels.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *name;
+    int64_t N, K;
+} shape;
+
+static const shape shapes[] = {
+    {"q/o 2048x2048", 2048, 2048},   {"k/v 256x2048", 256, 2048},       {"gate/up 11008x2048", 11008, 2048},
+    {"down 2048x11008", 2048, 11008}, {"lm_head 151936x2048", 151936, 2048},
+};
+
+static void usage(void) {
+    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32] [--n 1,4,16,512]\n"
+                    "                  [--shape SUBSTRING] [--threads N] [--time SECONDS]\n");
+}
+
+int main(int argc, char **argv) {
+    // libgomp reads its wait policy when it loads. Passive waiting makes every qw_parallel cost
+    // milliseconds on VMs whose idle vCPUs are descheduled, so unless the caller chose a policy,
+    // run again with workers that spin between the back-to-back matmuls of a forward pass.
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "active", 1);
+        execv("/proc/self/exe", argv);
+    }
+    const char *isa = "best", *tname = "bf16", *nlist = "1,4,16,512", *only = NULL;
+    int nth = qw_threads_default();
+    double min_time = 0.5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) tname = argv[++i];
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) nlist = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nth = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--time") && i + 1 < argc) min_time = atof(argv[++i]);
+        else {
+            usage();
+            return 2;
+        }
+    }
+    qw_type wt = !strcmp(tname, "f32") ? QW_TYPE_F32 : !strcmp(tname, "f16") ? QW_TYPE_F16 : QW_TYPE_BF16;
+    int64_t ns[16];
+    int nn = 0;
+    for (const char *p = nlist; *p && nn < 16;) {
+        ns[nn++] = strtoll(p, (char **)&p, 10);
+        if (*p == ',') p++;
+    }
+    int lv_lo = qw_cpu_max_level(), lv_hi = qw_cpu_max_level();
+    if (!strcmp(isa, "all")) lv_lo = QW_ISA_AVX2 <= lv_hi ? QW_ISA_AVX2 : lv_hi;
+    else if (strcmp(isa, "best"))
+        for (int l = 0; l <= QW_ISA_AVX512_BF16; l++)
+            if (!strcmp(isa, qw_cpu_level_name(l))) lv_lo = lv_hi = l;
+
+    qw_cpu_set_level(qw_cpu_max_level());
+    double bw0 = qw_measure_bandwidth((size_t)1 << 30, nth, 5);
+    printf("cpu: %s, %d threads (OMP_WAIT_POLICY=%s); weights %s\n", qw_cpu_describe(), nth,
+           getenv("OMP_WAIT_POLICY"), qw_type_name(wt));
+    printf("measured read bandwidth: %.1f GB/s\n\n", bw0);
+    printf("%-8s %-20s %5s %10s %9s %8s %7s\n", "isa", "shape", "n", "ms/call", "GFLOP/s", "GB/s", "%bw");
+
+    qw_rng rng;
+    qw_rng_seed(&rng, 7);
+    for (int lv = lv_hi; lv >= lv_lo; lv--) {
+        qw_cpu_set_level(lv);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const shape *sh = &shapes[s];
+            if (only && !strstr(sh->name, only)) continue;
+            size_t wbytes = qw_type_row_bytes(wt, sh->K) * (size_t)sh->N;
+            // Enough copies that together they overflow every cache: each call then streams its W
+            // from memory, as in a forward pass.
+            int copies = (int)((((size_t)256 << 20) + wbytes - 1) / wbytes);
+            if (copies < 1) copies = 1;
+            void **W = malloc(sizeof(void *) * (size_t)copies);
+            for (int c = 0; c < copies; c++) {
+                W[c] = qw_malloc_aligned(wbytes);
+                uint16_t *h = W[c];
+                float *f = W[c];
+                size_t cnt = wbytes / (wt == QW_TYPE_F32 ? 4 : 2);
+                for (size_t i = 0; i < cnt; i++) {
+                    float v = 0.02f * (qw_rng_uniform(&rng) - 0.5f);
+                    if (wt == QW_TYPE_F32) f[i] = v;
+                    else h[i] = wt == QW_TYPE_F16 ? qw_f32_to_f16(v) : qw_f32_to_bf16(v);
+                }
+            }
+            for (int in = 0; in < nn; in++) {
+                int64_t n = ns[in];
+                if (lv < QW_ISA_AVX2 && n > 16) continue; // the scalar path would take minutes
+                float *x = qw_malloc_aligned(sizeof(float) * (size_t)(n * sh->K));
+                float *y = qw_malloc_aligned(sizeof(float) * (size_t)(n * sh->N));
+                for (int64_t i = 0; i < n * sh->K; i++) x[i] = qw_rng_normal(&rng);
+                size_t ws = qw_matmul_work_size(wt, sh->N, sh->K, n);
+                void *work = ws ? qw_malloc_aligned(ws) : NULL;
+                qw_matmul(wt, W[0], sh->N, sh->K, x, n, y, work, nth); // warm-up
+                int calls = 0;
+                double t0 = qw_time_sec(), dt;
+                do {
+                    qw_matmul(wt, W[(calls + 1) % copies], sh->N, sh->K, x, n, y, work, nth);
+                    calls++;
+                    dt = qw_time_sec() - t0;
+                } while (dt < min_time || calls < 3);
+                double per = dt / calls;
+                double gflops = 2.0 * (double)sh->N * (double)sh->K * (double)n / per * 1e-9;
+                double gbs = (double)wbytes / per * 1e-9;
+                printf("%-8s %-20s %5lld %10.3f %9.1f %8.1f %6.1f%%\n", qw_cpu_level_name(lv), sh->name, (long long)n,
+                       per * 1e3, gflops, gbs, 100.0 * gbs / bw0);
+                fflush(stdout);
+                qw_free_aligned(work);
+                qw_free_aligned(y);
+                qw_free_aligned(x);
+            }
+            for (int c = 0; c < copies; c++) qw_free_aligned(W[c]);
+            free(W);
+        }
+    }
+    qw_cpu_set_level(qw_cpu_max_level());
+    printf("\nmeasured read bandwidth again: %.1f GB/s\n", qw_measure_bandwidth((size_t)1 << 30, nth, 5));
+    return 0;
+}
