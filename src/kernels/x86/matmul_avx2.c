@@ -36,24 +36,24 @@ static inline float hsum8(__m256 v) {
 // K % 8 elements added in scalar after the lanes are summed.
 QW_INLINE void tile(qw_type wt, int MR, int NT, const char *w, size_t rb, const float *x, int64_t K, float *y,
                     int64_t ldy) {
-    __m256 acc[4][2];
-#pragma GCC unroll 4
+    __m256 acc[8][2];
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 2
         for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
-        __m256 wv[4];
-#pragma GCC unroll 4
+        __m256 wv[8];
+#pragma GCC unroll 8
         for (int r = 0; r < MR; r++) wv[r] = load_w8(wt, w + r * rb, k);
 #pragma GCC unroll 2
         for (int t = 0; t < NT; t++) {
             __m256 xv = _mm256_loadu_ps(x + t * K + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < MR; r++) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 2
         for (int t = 0; t < NT; t++) {
@@ -63,10 +63,36 @@ QW_INLINE void tile(qw_type wt, int MR, int NT, const char *w, size_t rb, const 
         }
 }
 
+// Decode with x in L1: one row at a time keeps W a single stream (see matmul_avx512.c).
+QW_INLINE void matvec_1row(qw_type wt, const char *w, const float *x, int64_t K, float *y) {
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a; // 4 chains of K/32 FMAs
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        a = _mm256_fmadd_ps(load_w8(wt, w, k), _mm256_loadu_ps(x + k), a);
+        b = _mm256_fmadd_ps(load_w8(wt, w, k + 8), _mm256_loadu_ps(x + k + 8), b);
+        c = _mm256_fmadd_ps(load_w8(wt, w, k + 16), _mm256_loadu_ps(x + k + 16), c);
+        d = _mm256_fmadd_ps(load_w8(wt, w, k + 24), _mm256_loadu_ps(x + k + 24), d);
+    }
+    for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load_w8(wt, w, k), _mm256_loadu_ps(x + k), a);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    for (; k < K; k++) s += load_w1(wt, w, k) * x[k];
+    *y = s;
+}
+
 // Tokens in blocks of 64 so that a block of x stays in cache while the rows stream past it.
 QW_INLINE void rows_t(qw_type wt, const qw_mm *mm, int64_t r0, int64_t r1) {
     const int64_t K = mm->K, N = mm->N, n = mm->n;
     const size_t rb = qw_type_row_bytes(wt, K);
+    if (n == 1 && K <= 4096) {
+        for (int64_t r = r0; r < r1; r++) matvec_1row(wt, (const char *)mm->W + (size_t)r * rb, mm->x, K, mm->y + r);
+        return;
+    }
+    if (n == 1) { // x past L1: 8 rows share each x load
+        int64_t r = r0;
+        for (; r + 8 <= r1; r += 8) tile(wt, 8, 1, (const char *)mm->W + (size_t)r * rb, rb, mm->x, K, mm->y + r, N);
+        for (; r < r1; r++) tile(wt, 1, 1, (const char *)mm->W + (size_t)r * rb, rb, mm->x, K, mm->y + r, N);
+        return;
+    }
     for (int64_t tb = 0; tb < n; tb += 64) {
         int64_t te = n - tb < 64 ? n : tb + 64;
         for (int64_t r = r0; r < r1;) {
