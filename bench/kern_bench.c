@@ -15,6 +15,11 @@ static const shape shapes[] = {
     {"down 2048x11008", 2048, 11008}, {"lm_head 151936x2048", 151936, 2048},
 };
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32] [--n 1,4,16,512]\n"
                     "                  [--shape SUBSTRING] [--threads N] [--time SECONDS]\n");
@@ -61,7 +66,8 @@ int main(int argc, char **argv) {
     printf("cpu: %s, %d threads (OMP_WAIT_POLICY=%s); weights %s\n", qw_cpu_describe(), nth,
            getenv("OMP_WAIT_POLICY"), qw_type_name(wt));
     printf("measured read bandwidth: %.1f GB/s\n\n", bw0);
-    printf("%-8s %-20s %5s %10s %9s %8s %7s\n", "isa", "shape", "n", "ms/call", "GFLOP/s", "GB/s", "%bw");
+    printf("%-8s %-20s %5s %10s %10s %9s %8s %7s\n", "isa", "shape", "n", "best ms", "median ms", "GFLOP/s", "GB/s",
+           "%bw");
 
     qw_rng rng;
     qw_rng_seed(&rng, 7);
@@ -96,18 +102,22 @@ int main(int argc, char **argv) {
                 size_t ws = qw_matmul_work_size(wt, sh->N, sh->K, n);
                 void *work = ws ? qw_malloc_aligned(ws) : NULL;
                 qw_matmul(wt, W[0], sh->N, sh->K, x, n, y, work, nth); // warm-up
+                // Per-call times; the best one is reported, since other processes on a small
+                // machine stretch some calls by whole scheduler time slices. The median is shown too.
+                double times[4096];
                 int calls = 0;
-                double t0 = qw_time_sec(), dt;
+                double t_start = qw_time_sec();
                 do {
+                    double t0 = qw_time_sec();
                     qw_matmul(wt, W[(calls + 1) % copies], sh->N, sh->K, x, n, y, work, nth);
-                    calls++;
-                    dt = qw_time_sec() - t0;
-                } while (dt < min_time || calls < 3);
-                double per = dt / calls;
+                    times[calls++] = qw_time_sec() - t0;
+                } while (calls < 4096 && (qw_time_sec() - t_start < min_time || calls < 3));
+                qsort(times, (size_t)calls, sizeof(double), cmp_double);
+                double per = times[0], med = times[calls / 2];
                 double gflops = 2.0 * (double)sh->N * (double)sh->K * (double)n / per * 1e-9;
                 double gbs = (double)wbytes / per * 1e-9;
-                printf("%-8s %-20s %5lld %10.3f %9.1f %8.1f %6.1f%%\n", qw_cpu_level_name(lv), sh->name, (long long)n,
-                       per * 1e3, gflops, gbs, 100.0 * gbs / bw0);
+                printf("%-8s %-20s %5lld %10.3f %10.3f %9.1f %8.1f %6.1f%%\n", qw_cpu_level_name(lv), sh->name,
+                       (long long)n, per * 1e3, med * 1e3, gflops, gbs, 100.0 * gbs / bw0);
                 fflush(stdout);
                 qw_free_aligned(work);
                 qw_free_aligned(y);

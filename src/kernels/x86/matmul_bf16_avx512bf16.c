@@ -176,18 +176,21 @@ QW_INLINE void gemm_tile(int MR, int NV, const char *w, size_t rb, const __m512i
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
-    for (int64_t p = p0; p < p1; p++) {
-        if (pf && ((p - p0) & 15) == 0)
+    for (int64_t c = p0; c < p1; c += 16) { // chunks of 16 pairs: one W line per row
+        int64_t ce = c + 16 < p1 ? c + 16 : p1;
+        if (pf)
 #pragma GCC unroll 8
-            for (int r = 0; r < MR; r++) _mm_prefetch(pf + r * rb + 4 * (p - p0), _MM_HINT_T0);
-        __m512bh xv[GEMM_NV];
+            for (int r = 0; r < MR; r++) _mm_prefetch(pf + r * rb + 4 * (c - p0), _MM_HINT_T0);
+        for (int64_t p = c; p < ce; p++) {
+            __m512bh xv[GEMM_NV];
 #pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) xv[v] = (__m512bh)_mm512_load_si512(xg + v * gstride + p);
+            for (int v = 0; v < NV; v++) xv[v] = (__m512bh)_mm512_load_si512(xg + v * gstride + p);
 #pragma GCC unroll 8
-        for (int r = 0; r < MR; r++) {
-            __m512bh wb = (__m512bh)_mm512_set1_epi32((int)load_u32(w + r * rb + 4 * p));
+            for (int r = 0; r < MR; r++) {
+                __m512bh wb = (__m512bh)_mm512_set1_epi32((int)load_u32(w + r * rb + 4 * p));
 #pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wb, xv[v]);
+                for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wb, xv[v]);
+            }
         }
     }
     if (half) {
