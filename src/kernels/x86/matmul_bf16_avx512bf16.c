@@ -144,8 +144,11 @@ static void rows_small(const qw_mm *mm, int64_t r0, int64_t r1) {
     const int64_t K = mm->K, N = mm->N, n = mm->n, kp = qw_round_up(K, 32);
     const size_t rb = (size_t)K * 2;
     const uint16_t *xb = mm->work;
+    // One row at a time while x fits L1, as in the decode matvec: rows 4 KB apart side by side
+    // thrash L1 sets (n = 4, gate/up: MR 4 ran at 56% of bandwidth).
+    const int mr_max = K <= 4096 ? 1 : 4;
     for (int64_t r = r0; r < r1;) {
-        int mr = r1 - r >= 4 ? 4 : 1;
+        int mr = r1 - r >= mr_max ? mr_max : 1;
         const char *w = (const char *)mm->W + (size_t)r * rb;
         for (int64_t t = 0; t < n; t += 6) {
             int nt = n - t < 6 ? (int)(n - t) : 6;
