@@ -28,7 +28,7 @@ struct qw_mm {
 // - larger n: "packed" layout for the register-blocked GEMM, 16 tokens per group; group g holds for
 //   each k pair p the 16 tokens' (x[2p], x[2p+1]) as one dword: 64 bytes per pair, kp32/2 pairs.
 //   Tokens past n and k past K are zero.
-#define QW_BF16_ROWS_MAX 16
+#define QW_BF16_ROWS_MAX 4 // measured (gate/up, 2 threads): n = 8 takes 3.4 ms as rows, 1.9 ms in the GEMM
 static inline int64_t qw_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n);
 
@@ -38,9 +38,9 @@ typedef struct {
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
-    // Reads bytes (a multiple of 4096, 64-byte aligned) once; the result only defeats dead-code
-    // elimination.
-    uint64_t (*read)(const void *p, size_t bytes);
+    // Read kernels: each reads bytes (a multiple of 4096, 64-byte aligned) once; the result only
+    // defeats dead-code elimination. qw_measure_bandwidth reports the best of them.
+    uint64_t (*read[4])(const void *p, size_t bytes);
 } qw_kernel_table;
 
 extern const qw_kernel_table qw_kernels_generic;
@@ -56,7 +56,7 @@ typedef struct {
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
-    uint64_t (*read)(const void *p, size_t bytes);
+    uint64_t (*read[4])(const void *p, size_t bytes);
 } qw_kernel_active;
 const qw_kernel_active *qw_kernels(void);
 

@@ -36,7 +36,7 @@ const qw_kernel_table qw_kernels_generic = {
     .dot = dot_generic,
     .axpy = axpy_generic,
     .scale = scale_generic,
-    .read = read_generic,
+    .read = {read_generic},
 };
 
 float qw_vec_dot_f32(int64_t n, const float *a, const float *b) { return qw_kernels()->dot(n, a, b); }

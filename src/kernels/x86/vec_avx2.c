@@ -41,14 +41,18 @@ static void scale_avx2(int64_t n, float alpha, float *y) {
     for (; i < n; i++) y[i] *= alpha;
 }
 
-// Four 32-byte loads per 128 bytes into independent adds, prefetching 2 KB ahead with the T1 hint,
-// which measured best among NTA/T0/T1 and 1-4 KB distances on Zen 4.
-static uint64_t read_avx2(const void *p, size_t bytes) {
+// Read kernels: four 32-byte loads per 128 bytes into independent adds; plain (the hardware
+// prefetcher alone, which the one-row decode matvec also relies on), and with software prefetch of
+// each line (T0 1 KB / NTA 4 KB ahead), which measured better on some runs on Zen 4, worse on others.
+static inline __attribute__((always_inline)) uint64_t read_body(const void *p, size_t bytes, int pf) {
     const char *c = p;
     __m256i a = _mm256_setzero_si256(), b = a, d = a, e = a;
     for (size_t i = 0; i < bytes; i += 128) {
-        _mm_prefetch(c + i + 2048, _MM_HINT_T1);
-        _mm_prefetch(c + i + 2048 + 64, _MM_HINT_T1);
+#pragma GCC unroll 4
+        for (int o = 0; o < 128; o += 64) {
+            if (pf == 1) _mm_prefetch(c + i + 1024 + o, _MM_HINT_T0);
+            if (pf == 2) _mm_prefetch(c + i + 4096 + o, _MM_HINT_NTA);
+        }
         a = _mm256_add_epi32(a, _mm256_load_si256((const __m256i *)(c + i)));
         b = _mm256_add_epi32(b, _mm256_load_si256((const __m256i *)(c + i + 32)));
         d = _mm256_add_epi32(d, _mm256_load_si256((const __m256i *)(c + i + 64)));
@@ -58,6 +62,10 @@ static uint64_t read_avx2(const void *p, size_t bytes) {
     return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
 }
 
+static uint64_t read_plain(const void *p, size_t bytes) { return read_body(p, bytes, 0); }
+static uint64_t read_t0_1k(const void *p, size_t bytes) { return read_body(p, bytes, 1); }
+static uint64_t read_nta_4k(const void *p, size_t bytes) { return read_body(p, bytes, 2); }
+
 void qw_mm_plan_avx2(qw_mm *mm);
 
 const qw_kernel_table qw_kernels_avx2 = {
@@ -65,5 +73,5 @@ const qw_kernel_table qw_kernels_avx2 = {
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .scale = scale_avx2,
-    .read = read_avx2,
+    .read = {read_plain, read_t0_1k, read_nta_4k},
 };
