@@ -1,8 +1,7 @@
-// base/misc: f16 conversion, clocks, resident-memory readings, the random generator, and threads.
+// base/misc: f16 conversion, clocks, resident-memory readings, the random generator, thread counts.
 #include "base.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,15 +113,6 @@ int qw_threads_default(void) {
     if (e && atoi(e) > 0) return atoi(e);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
-}
-
-void qw_parallel(qw_task_fn fn, void *ctx, int nth) {
-    if (nth <= 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(nth)
-    fn(ctx, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void qw_split_rows(int64_t n, int64_t align, int ith, int nth, int64_t *r0, int64_t *r1) {
