@@ -51,7 +51,10 @@ def main():
         for line_no, line in enumerate(f, 1):
             if line.strip():
                 items.append((line_no, json.loads(line)))
-    result = {"model": "qwick init --shape tiny --seed 1 (bf16)", "task": os.path.basename(a.task), "modes": {}}
+    result = {"generated_by": "scripts/eval_ref.py MODEL tests/data/eval_mc.jsonl --qwick build/qwick "
+                              "--out tests/data/eval_mc_expected.json",
+              "model": "qwick init --shape tiny --seed 1 (bf16 weights; forward in float32)",
+              "task": os.path.basename(a.task), "modes": {}}
     for mode in ("chat", "raw"):
         rows = []
         for line_no, it in items:

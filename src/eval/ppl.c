@@ -96,7 +96,8 @@ static void rows_run(void *c, int ith, int nth) {
         float zt = z[top_r];
         for (int i = 0; i < V && rank < 5; i++) rank += z[i] > zt || (z[i] == zt && i < top_r);
         x->top5[row] = rank < 5;
-        x->dp[row] = fabs(exp((double)z[top_r] - lse) - exp((double)(zr[top_r] - off)));
+        // both sides as float log-probs, as the KLD sees them, so a model against itself gives exactly 0
+        x->dp[row] = fabs(exp((double)(z[top_r] - lse_f)) - exp((double)(zr[top_r] - off)));
     }
 }
 

@@ -7,7 +7,7 @@
 qw_status qw_task_prompt_text(const qw_task_item *it, const qw_task_params *p, char **text) {
     *text = NULL;
     if (p->raw) {
-        if (!it->prompt) return qw_error(QW_ERR_ARG, "'messages' items need the chat template (drop --raw)");
+        if (!it->prompt) return qw_error(QW_ERR_FORMAT, "'messages' items need the chat template (drop --raw)");
         *text = qw_strdup(it->prompt);
         return *text ? QW_OK : qw_error(QW_ERR_NOMEM, "out of memory");
     }
