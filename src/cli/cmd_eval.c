@@ -68,7 +68,8 @@ static qw_status run_ppl(const eval_opts *o, const qw_model *m, const qw_model *
 static qw_status run_task_on(const qw_model *m, const qw_task *t, const qw_matcher *mt, const qw_task_params *tp,
                              const eval_opts *o, const char *who, qw_task_result *r) {
     char label[64];
-    snprintf(label, sizeof label, "%s", who);
+    const char *base = strrchr(t->path, '/');
+    snprintf(label, sizeof label, "%s %s", who, base ? base + 1 : t->path);
     qw_progress pg;
     progress_begin(&pg, o, label, t->kind == QW_TASK_GENERATIVE ? "items" : "tokens");
     qw_status s = t->kind == QW_TASK_GENERATIVE ? qw_eval_generative(m, t, mt, tp, &pg, r)
@@ -90,7 +91,7 @@ static qw_status run_task(const eval_opts *o, const char *file, const qw_model *
     if (s == QW_OK && ref_m) {
         qw_task_result rr;
         if (!o->ctx) tp.ctx_limit = ref_m->config.max_position_embeddings;
-        s = run_task_on(ref_m, &t, mt, &tp, o, "task (reference)", &rr);
+        s = run_task_on(ref_m, &t, mt, &tp, o, "ref", &rr);
         if (s == QW_OK) {
             rep->has_paired = 1;
             rep->paired = qw_eval_paired(rep->r.correct, rr.correct, rr.n);
@@ -204,8 +205,8 @@ static void print_table(const eval_opts *o, const qw_model *m, double model_byte
     for (int i = 0; i < n_tasks; i++) {
         const task_report *t = &tr[i];
         int gen = t->kind == QW_TASK_GENERATIVE;
-        printf("\ntask         %s  (%s%s%s, %d items)\n", t->file, gen ? "generative, match " : "multiple choice",
-               gen ? o->match : "", "", t->r.n);
+        printf("\ntask         %s  (%s%s, %d items)\n", t->file, gen ? "generative, match " : "multiple choice",
+               gen ? o->match : "", t->r.n);
         printf("  acc          %.2f%%  [%.2f, %.2f] 95%% CI  (%lld right)\n", 100 * t->r.acc, 100 * t->r.acc_ci.lo,
                100 * t->r.acc_ci.hi, (long long)t->r.n_correct);
         if (!gen)

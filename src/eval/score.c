@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#define QW_EVAL_KV_BUDGET (1024.0 * 1024 * 1024) // bytes of KV cache worth packing more sequences for
+
 typedef struct {
     const qw_model *m;
     qw_kv_cache kv;
@@ -49,6 +51,13 @@ qw_status qw_eval_score_seqs(const qw_model *m, const qw_model *ref, const qw_ev
     int64_t n_slots = p->n_batch / mean_len + 2;
     if (n_slots > n_seqs) n_slots = n_seqs;
     if (n_slots > 64) n_slots = 64;
+    // Every slot holds max_len positions: one long item among short ones must not make the cache huge.
+    double kv_pos = 0; // bytes per cached position, both models
+    for (int l = 0; l < m->config.n_layers; l++) kv_pos += 8.0 * m->layers[l].n_kv_heads * m->config.head_dim;
+    for (int l = 0; ref && l < ref->config.n_layers; l++) kv_pos += 8.0 * ref->layers[l].n_kv_heads * ref->config.head_dim;
+    int64_t fit = (int64_t)(QW_EVAL_KV_BUDGET / (kv_pos * max_len));
+    if (n_slots > fit) n_slots = fit > 2 ? fit : 2;
+    if (n_slots > n_seqs) n_slots = n_seqs;
 
     runner a, b;
     memset(&b, 0, sizeof b);
