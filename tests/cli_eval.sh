@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# tests/cli_eval: `qwick eval` end to end on a tiny model with the real tokenizer: perplexity and KLD
-# (live and saved logits) as JSON, tasks with known answers and a paired test, and every JSONL problem
-# refused with FILE:LINE, a non-zero exit and no crash.
+# tests/cli_eval: `qwick eval` end to end on tiny models: perplexity and KLD (live and saved logits) as JSON,
+# tasks with known answers and a paired test, every JSONL problem refused with FILE:LINE and no crash.
 set -u
 q="$1/qwick"
 tmp=$(mktemp -d)

@@ -1,7 +1,5 @@
-// tests/test_eval_model: qwick eval on real (tiny, random) models written by `qwick init`: perplexity of a
-// zero lm_head is the vocabulary size, windows match a plain prefill, KLD against itself is 0 and against a
-// perturbed copy > 0 (live and from saved logits), multiple-choice log-likelihoods equal PyTorch's
-// (tests/data/eval_mc_expected.json from scripts/eval_ref.py), greedy batched generation scored exactly.
+// tests/test_eval_model: qwick eval on tiny random models from `qwick init`: PPL of a zero lm_head, windows vs a
+// plain prefill, KLD (live and saved), MC log-likelihoods vs PyTorch (eval_ref.py), batched greedy generation.
 #include "eval/eval.h"
 #include "kernels/kernels.h"
 #include "test.h"

@@ -298,7 +298,7 @@ int qw_cmd_eval(int argc, char **argv) {
     const qw_opt opts[] = {
         {"--ppl", NULL, QW_OPT_STR, &o.ppl, "perplexity over this text file (sliding windows)"},
         {"--ctx", "-c", QW_OPT_INT, &o.ctx, "window length in tokens (default 512, or the --ref file's); with --task, the longest prompt accepted (default: the model's maximum)"},
-        {"--stride", NULL, QW_OPT_INT, &o.stride, "tokens a window advances (default ctx/2); each token is scored once"},
+        {"--stride", NULL, QW_OPT_INT, &o.stride, "tokens a window advances (default ctx/2); windows score only tokens not scored before"},
         {"--ref", NULL, QW_OPT_STR, &o.ref, "reference: a model folder (KLD with --ppl, paired test with --task) or a file from --save-logits"},
         {"--save-logits", NULL, QW_OPT_STR, &o.save, "with --ppl: save this model's log-probs to FILE, for later --ref FILE"},
         {"--save-logits-f32", NULL, QW_OPT_FLAG, &o.save_f32, "save exact f32 log-probs (default: 16 bits each, per-row scale)"},

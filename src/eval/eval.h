@@ -122,8 +122,9 @@ typedef struct {
 } qw_eval_window;
 
 // Windows of ctx tokens advancing by stride, as Hugging Face's perplexity guide lays them out (the
-// first scores all but its first token; the last ends at the text's end). limit > 0 keeps that many.
-// *out is malloc'd.
+// first scores all but its first token; the last ends at the text's end). With stride < ctx every token
+// but the text's first is scored exactly once; with stride == ctx (no overlap) each window's first token
+// has no context and is not scored. limit > 0 keeps that many. *out is malloc'd.
 qw_status qw_eval_plan_windows(int64_t n_tokens, int ctx, int stride, int limit, qw_eval_window **out,
                                int *n_windows);
 
