@@ -146,4 +146,24 @@ int qw_threads_default(void); // QWICK_THREADS, else the number of online CPUs
 // The rows [*r0, *r1) of n rows that thread ith of nth owns, in chunks that are multiples of align.
 void qw_split_rows(int64_t n, int64_t align, int ith, int nth, int64_t *r0, int64_t *r1);
 
+// ---------------------------------------------------------------------------------------------------
+// progress: one line on stderr, redrawn in place ("label  [#####.....]  42%  120/300 items  3.1 s, ETA 4.2 s"),
+// only when stderr is a terminal (and QWICK_PROGRESS is not 0), so piped runs and logs stay clean.
+// Redraws at most ten times a second, so callers may update after every step.
+
+typedef struct {
+    char label[32], unit[16];
+    int64_t total, done;
+    double t_start, t_drawn;
+    int enabled, drawn;
+} qw_progress;
+
+void qw_progress_init(qw_progress *p, const char *label, const char *unit, int64_t total);
+// Forces the bar on or off (tests, --quiet); init decides from the terminal.
+void qw_progress_enable(qw_progress *p, int on);
+void qw_progress_update(qw_progress *p, int64_t done);
+void qw_progress_add(qw_progress *p, int64_t n);
+// Erases the line, so what is printed next starts clean.
+void qw_progress_end(qw_progress *p);
+
 #endif
