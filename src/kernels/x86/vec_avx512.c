@@ -60,7 +60,11 @@ static inline __attribute__((always_inline)) uint64_t read_body(const void *p, s
         e = _mm512_add_epi32(e, _mm512_load_si512((c + i + 192)));
     }
     a = _mm512_add_epi32(_mm512_add_epi32(a, b), _mm512_add_epi32(d, e));
-    return (uint64_t)_mm512_reduce_add_epi64(a);
+    // the intrinsic reduce adds as signed 64-bit (UB on wrap); a checksum wants modular arithmetic
+    uint64_t lanes[8], sum = 0;
+    _mm512_storeu_si512((void *)lanes, a);
+    for (int i = 0; i < 8; i++) sum += lanes[i];
+    return sum;
 }
 
 static uint64_t read_plain(const void *p, size_t bytes) { return read_body(p, bytes, 0); }
