@@ -145,6 +145,15 @@ static void test_crafted(void) {
     b_header(&b, 3, 1, 0);
     b_tensor(&b, "w", 2, (uint64_t)1 << 40, (uint64_t)1 << 40, QW_TYPE_F32, 0);
     EXPECT(&b, QW_ERR_FORMAT, "overflow");
+    b_header(&b, 3, 1, 0); // a zero dim hides nothing: found by the fuzzer
+    b_str(&b, "w");
+    b_u32(&b, 3);
+    b_u64(&b, 0);
+    b_u64(&b, (uint64_t)1 << 40);
+    b_u64(&b, (uint64_t)1 << 40);
+    b_u32(&b, QW_TYPE_F32);
+    b_u64(&b, 0);
+    EXPECT(&b, QW_ERR_FORMAT, "overflow");
     b_header(&b, 3, 1, 0);
     b_tensor(&b, "w", 2, 4, 2, 77, 0);
     EXPECT(&b, QW_ERR_UNSUPPORTED, "type 77");

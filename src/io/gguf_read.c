@@ -191,8 +191,8 @@ qw_status qw_gguf_get_str(const qw_gguf *g, const char *key, qw_gguf_str *out) {
     return QW_OK;
 }
 
-// qsort has no context argument; the parse is single-threaded per call but the fuzzer and the
-// library may run several at once, so the comparison reads names through the index itself.
+// One tensor's name and data range, sorted once by name (duplicates, lookup) and once by offset
+// (overlaps), so hostile files with many tensors cost n log n, not n^2.
 typedef struct {
     const char *name;
     int64_t idx;
@@ -231,11 +231,13 @@ static qw_status read_tensor_info(reader *r, qw_gguf *g, int64_t i) {
         return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s has type %u, which qwick does not know", r->path,
                         t->name, type);
     t->type = (qw_type)type;
-    size_t numel = 1;
+    size_t numel = 1, bound = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
-        // GGUF lists the innermost dim first; qw_tensor outermost first
-        if (ne[d] > INT64_MAX || !qw_mul_size(numel, (size_t)ne[d], &numel) || numel > INT64_MAX)
+        // a zero dim must not hide an overflow in the others: products of any subset must fit
+        if (ne[d] > INT64_MAX || !qw_mul_size(bound, ne[d] ? (size_t)ne[d] : 1, &bound) || bound > INT64_MAX)
             return qw_error(QW_ERR_FORMAT, "%s: tensor %s: dims overflow", r->path, t->name);
+        numel *= (size_t)ne[d];
+        // GGUF lists the innermost dim first; qw_tensor outermost first
         t->shape[n_dims - 1 - d] = (int64_t)ne[d];
     }
     if (ne[0] % (uint64_t)tr->block_size)
@@ -261,7 +263,7 @@ static qw_status check_tensors(qw_gguf *g, size_t size) {
     qw_status s = QW_OK;
     for (int64_t i = 0; i < n && s == QW_OK; i++) {
         qw_tensor *t = &g->tensors[i];
-        size_t begin, end;
+        size_t begin = 0, end = 0;
         if (!qw_add_size(g->data_offset, (size_t)g->offsets[i], &begin) || g->offsets[i] > SIZE_MAX ||
             !qw_add_size(begin, t->nbytes, &end) || end > size)
             s = qw_error(QW_ERR_FORMAT, "%s: tensor %s: data (offset %llu, %zu bytes) runs past the end of "
