@@ -159,7 +159,7 @@ static void test_crafted(void) {
     EXPECT(&b, QW_ERR_UNSUPPORTED, "type 77");
     b_header(&b, 3, 1, 0);
     b_tensor(&b, "w", 2, 4, 2, 3 /* Q4_1: GGUF has it, qwick does not */, 0);
-    EXPECT(&b, QW_ERR_UNSUPPORTED, "type 3");
+    EXPECT(&b, QW_ERR_UNSUPPORTED, "type 3 (Q4_1)");
     b_header(&b, 3, 1, 0);
     b_tensor(&b, "w", 2, 33, 2, QW_TYPE_Q8_0, 0);
     EXPECT(&b, QW_ERR_FORMAT, "multiple of");

@@ -207,6 +207,17 @@ static int by_begin(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+// ggml's names for the types qwick lacks, so a refusal says what the file holds.
+static const char *ggml_type_name(uint32_t t) {
+    static const char *const names[] = {
+        [3] = "Q4_1",     [6] = "Q5_0",     [7] = "Q5_1",    [9] = "Q8_1",    [10] = "Q2_K",  [11] = "Q3_K",
+        [15] = "Q8_K",    [16] = "IQ2_XXS", [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S", [21] = "IQ3_S",
+        [22] = "IQ2_S",   [23] = "IQ4_XS",  [24] = "I8",     [25] = "I16",    [26] = "I32",   [27] = "I64",
+        [28] = "F64",     [29] = "IQ1_M",   [34] = "TQ1_0",  [35] = "TQ2_0",  [39] = "MXFP4",
+    };
+    return t < sizeof names / sizeof names[0] ? names[t] : NULL;
+}
+
 static qw_status read_tensor_info(reader *r, qw_gguf *g, int64_t i) {
     qw_tensor *t = &g->tensors[i];
     qw_gguf_str name;
@@ -228,8 +239,9 @@ static qw_status read_tensor_info(reader *r, qw_gguf *g, int64_t i) {
     QW_TRY(rd_u64(r, &g->offsets[i], "tensor offset"));
     const qw_type_traits *tr = qw_type_get((int)type);
     if (!tr)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s has type %u, which qwick does not know", r->path,
-                        t->name, type);
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s has type %u%s%s%s, which qwick does not know", r->path,
+                        t->name, type, ggml_type_name(type) ? " (" : "", ggml_type_name(type) ? ggml_type_name(type) : "",
+                        ggml_type_name(type) ? ")" : "");
     t->type = (qw_type)type;
     size_t numel = 1, bound = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
