@@ -2,7 +2,7 @@
 // what `qwick convert` writes, and agree with qwick? Tokens, greedy generation and prompt logits.
 //
 //   node scripts/llamacpp_check.mjs [--qwick build/qwick] [--work DIR] [--shape tiny|3b] [--types f32,q8_0,...]
-//                                   [--ref f32|bf16] [--threads 2]
+//                                   [--ref f32|bf16] [--threads 2] [--init "--hidden 256 --ff 768 ..."]
 //
 // For each type: qwick convert the model, load it in llama.cpp, compare tokenization of a few strings,
 // 16 greedy tokens (text, with `qwick run --temp 0`) and the prompt's logits (max |a - b| / max |b| per
@@ -39,14 +39,14 @@ function readNpyF32(file) {
 fs.mkdirSync(work, {recursive: true});
 const hf = path.join(work, "hf");
 if (!fs.existsSync(path.join(hf, "config.json")))
-    run("init", "--shape", shape, "-o", hf, "--dtype", "bf16");
+    run("init", "--shape", shape, "-o", hf, "--dtype", "bf16", ...(args.init ?? "").split(" ").filter(Boolean));
 
 const texts = ["Hello world", " Hello, world!", "The capital of France is", "你好，世界。12345 tokens",
                "<|im_start|>user\nHi<|im_end|>\n", "def f(x):\n    return x**2  # 3.14"];
 const prompt = "The quick brown fox jumps over the lazy dog.";
 const llama = await getLlama({gpu: false, build: "never", logLevel: "error"});
 console.log(`llama.cpp: node-llama-cpp ${JSON.parse(fs.readFileSync(path.join(root, ".ref/llamacpp/node_modules/node-llama-cpp/package.json"))).version}, ` +
-            `build ${llama.llamaCppRelease?.release ?? "?"}; qwick: ${qwick}; model: qwick init --shape ${shape} (bf16)`);
+            `build ${llama.llamaCppRelease?.release ?? "?"}; qwick: ${qwick}; model: qwick init --shape ${shape} ${args.init ?? ""} (bf16)`);
 
 // qwick's float reference: the HF folder (greedy text, prompt logits); repetition penalty off on both sides
 // (qwick prints a newline after the generated text)
@@ -89,6 +89,17 @@ for (const type of types) {
     }
     row.tokenize = `${tokOk}/${texts.length}`;
 
+    // quantized: qwick dequantizes the same file to f32 (qwick convert Q.gguf --type f32) and runs that,
+    // so both sides use the same weight values; llama.cpp still rounds activations to 8 bits in its dot
+    // products. Against the float reference the figure is the quantization error.
+    let deqLogits = null, deqText = null;
+    if (!floatType) {
+        const deq = path.join(work, `${shape}-${type}-deq.gguf`);
+        run("convert", gguf, "-o", deq, "--type", "f32");
+        deqLogits = logitsOf(deq, `${type}-deq.npy`);
+        deqText = greedy(deq);
+        fs.rmSync(deq);
+    }
     const qwLogits = floatType ? logitsOf(gguf, `${type}.npy`) : refLogits;
     // an f32 KV cache and no flash attention, as qwick computes attention (llama.cpp's default is f16)
     const ctx = await model.createContext({contextSize: 256, threads, batchSize: 256, flashAttention: false,
@@ -97,21 +108,25 @@ for (const type of types) {
     const seq = ctx.getSequence();
     const ptoks = model.tokenize(prompt, true);
     const res = await seq.controlledEvaluate(ptoks.map(t => [t, {generateNext: {logits: true}}]));
-    let worst = 0;
-    const V = qwLogits.shape[1];
-    for (let p = 0; p < ptoks.length; p++) {
-        const m = res[p]?.next?.logits;
-        if (!m) { worst = Infinity; break; }
-        let md = 0, mr = 0;
-        const ref = qwLogits.data.subarray(p * V, (p + 1) * V);
-        for (const [tok, v] of m) {
-            if (tok >= V) continue;
-            md = Math.max(md, Math.abs(v - ref[tok]));
-            mr = Math.max(mr, Math.abs(ref[tok]));
+    const relErr = (mine, res) => {
+        let worst = 0;
+        const V = mine.shape[1];
+        for (let p = 0; p < ptoks.length; p++) {
+            const m = res[p]?.next?.logits;
+            if (!m) return Infinity;
+            let md = 0, mr = 0;
+            const ref = mine.data.subarray(p * V, (p + 1) * V);
+            for (const [tok, v] of m) {
+                if (tok >= V) continue;
+                md = Math.max(md, Math.abs(v - ref[tok]));
+                mr = Math.max(mr, Math.abs(ref[tok]));
+            }
+            worst = Math.max(worst, md / mr);
         }
-        worst = Math.max(worst, md / mr);
-    }
-    row.logitsRelErr = worst.toExponential(2);
+        return worst;
+    };
+    row.logitsRelErr = relErr(qwLogits, res).toExponential(2);
+    if (deqLogits) row.vsDequantRelErr = relErr(deqLogits, res).toExponential(2);
     // greedy generation: 16 tokens from a fresh sequence
     await seq.clearHistory();
     const gen = [];
@@ -124,7 +139,10 @@ for (const type of types) {
     const qwText = floatType ? greedy(gguf) : refText;
     row.greedy = text === qwText ? "same" : "DIFFERENT";
     if (text !== qwText) console.log(`  [${type}] greedy: llama.cpp ${JSON.stringify(text)} / qwick ${JSON.stringify(qwText)}`);
-    if (!floatType) row.greedy += ` (vs qwick ${refType})`;
+    if (!floatType) {
+        row.greedy += ` (vs qwick ${refType})`;
+        row.greedyVsDequant = text === deqText ? "same" : "DIFFERENT";
+    }
     rows.push(row);
     await ctx.dispose();
     await model.dispose();

@@ -102,6 +102,30 @@ static void check_case(const char *dir) {
             free(a);
             free(b);
         }
+        // for conversion the quantized model loads, cannot run, and dequantizes exactly
+        qw_model *qm;
+        CHECKF(qw_model_load_for_convert(&qm, path) == QW_OK, "%s", qw_error_message());
+        if (qm) {
+            CHECK((qm->quantized_tensor != NULL) == (n_quant > 0));
+            qw_state st;
+            if (n_quant) CHECK(qw_state_init(&st, qm, 4, 16, 1) == QW_ERR_UNSUPPORTED);
+            const char *deq = "build/test_gguf_model_deq.gguf";
+            qw_gguf_save_opts o2 = {QW_TYPE_F32, NULL, NULL, 2};
+            CHECK(qw_model_save_gguf(qm, deq, &o2) == QW_OK);
+            qw_gguf d2;
+            const qw_tensor *q = qw_gguf_find_tensor(&g, "blk.0.attn_q.weight");
+            if (qw_gguf_open(&d2, deq) == QW_OK && q) {
+                const qw_tensor *f = qw_gguf_find_tensor(&d2, "blk.0.attn_q.weight");
+                int64_t numel = qw_tensor_numel(q);
+                float *want = malloc(sizeof(float) * (size_t)numel);
+                qw_type_get(q->type)->to_float(q->data, want, numel);
+                CHECK(f && f->type == QW_TYPE_F32 && memcmp(f->data, want, sizeof(float) * (size_t)numel) == 0);
+                free(want);
+                qw_gguf_close(&d2);
+            }
+            unlink(deq);
+            qw_model_free(qm);
+        }
         int64_t ft;
         CHECK(qw_gguf_get_i64(&g, "general.file_type", &ft) == QW_OK && ft == (qt[k] == QW_TYPE_Q8_0 ? 7 : 14));
         qw_gguf_close(&g);

@@ -1,5 +1,5 @@
-// cli/cmd_convert: `qwick convert MODEL -o OUT.gguf [--type T]`: a model (HF folder or GGUF) to a GGUF
-// file that llama.cpp runs, float or quantized by round to nearest with the reference quantizers.
+// cli/cmd_convert: `qwick convert MODEL -o OUT.gguf [--type T]`: a model (HF folder or GGUF, quantized
+// or not) to a GGUF file that llama.cpp runs, float or quantized by round to nearest with the reference quantizers.
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -51,7 +51,7 @@ int qw_cmd_convert(int argc, char **argv) {
         return 2;
     }
     qw_model *m;
-    qw_status s = qw_model_load(&m, pos[0]);
+    qw_status s = qw_model_load_for_convert(&m, pos[0]);
     if (s != QW_OK) return qw_cli_fail(s);
     char base[256];
     const char *p = pos[0] + strlen(pos[0]);

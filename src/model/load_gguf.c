@@ -8,6 +8,7 @@ typedef struct {
     qw_model *m;
     const char *path;
     float *f32_next;
+    int allow_quantized;
 } gloader;
 
 static qw_status meta_int(const qw_gguf *g, const char *key, int required, int def, int lo, int hi, int *out) {
@@ -109,10 +110,11 @@ static qw_status find_shaped(gloader *L, const char *name, int64_t d0, int64_t d
 static qw_status matrix(gloader *L, const char *name, int64_t rows, int64_t cols, qw_tensor *out) {
     const qw_tensor *t;
     QW_TRY(find_shaped(L, name, rows, cols, &t));
-    if (!is_float_type(t->type))
+    if (!is_float_type(t->type) && !L->allow_quantized)
         return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
                         L->path, name, qw_type_name(t->type));
     *out = *t;
+    if (!is_float_type(t->type) && !L->m->quantized_tensor) L->m->quantized_tensor = t;
     L->m->weight_bytes += t->nbytes;
     L->m->n_params += rows * cols;
     return QW_OK;
@@ -172,7 +174,7 @@ static qw_status load_weights(gloader *L) {
     return QW_OK;
 }
 
-static qw_status load(qw_model *m, const char *path) {
+static qw_status load(qw_model *m, const char *path, int allow_quantized) {
     QW_TRY(qw_gguf_open(&m->gguf, path));
     const qw_gguf *g = &m->gguf;
     qw_config *c = &m->config;
@@ -192,24 +194,31 @@ static qw_status load(qw_model *m, const char *path) {
     for (int i = 0; i < c->n_eos; i++)
         if (c->eos_ids[i] >= c->vocab_size)
             return qw_error(QW_ERR_FORMAT, "%s: eos id %d is past the vocabulary (%d)", path, c->eos_ids[i], c->vocab_size);
-    gloader L = {.m = m, .path = path};
+    gloader L = {.m = m, .path = path, .allow_quantized = allow_quantized};
     QW_TRY(load_weights(&L));
     if (toks) QW_TRY(qw_tok_load_gguf(&m->tok, g));
     return QW_OK;
 }
 
-qw_status qw_model_load_gguf(qw_model **out, const char *path) {
+static qw_status load_gguf(qw_model **out, const char *path, int allow_quantized) {
     *out = NULL;
     qw_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = qw_strdup(path))) {
         free(m);
         return qw_error(QW_ERR_NOMEM, "out of memory");
     }
-    qw_status s = load(m, path);
+    qw_status s = load(m, path, allow_quantized);
     if (s != QW_OK) {
         qw_model_free(m);
         return s;
     }
     *out = m;
     return QW_OK;
+}
+
+qw_status qw_model_load_gguf(qw_model **out, const char *path) { return load_gguf(out, path, 0); }
+
+qw_status qw_model_load_for_convert(qw_model **out, const char *path) {
+    if (!qw_dir_exists(path) && qw_file_exists(path)) return load_gguf(out, path, 1);
+    return qw_model_load(out, path);
 }

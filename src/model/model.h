@@ -38,6 +38,9 @@ typedef struct {
     size_t weight_bytes; // bytes one decode step streams: every matrix but the embedding table, plus lm_head
     int64_t n_params;
     char *path;
+    // Set only by qw_model_load_for_convert: the first matrix of a quantized type. Such a model can be
+    // written again (qw_model_save_gguf dequantizes or requantizes) but not run: qw_state_init refuses it.
+    const qw_tensor *quantized_tensor;
 } qw_model;
 
 // Loads an HF directory (config.json, safetensors or shards, optional tokenizer.json and
@@ -46,6 +49,8 @@ typedef struct {
 // against its metadata, and matrices of a quantized type are refused until their kernels exist.
 qw_status qw_model_load(qw_model **out, const char *path);
 qw_status qw_model_load_gguf(qw_model **out, const char *path);
+// As qw_model_load, but a GGUF's matrices may be of any type (for `qwick convert`: GGUF Q4_K -> F32).
+qw_status qw_model_load_for_convert(qw_model **out, const char *path);
 void qw_model_free(qw_model *m);
 
 // Writes m as GGUF (llama.cpp's qwen2 metadata, tensor names and tokenizer) atomically. 2-D weights
