@@ -31,12 +31,15 @@ b=$("$q" run "$tmp/tiny.gguf" --chat -p "hi" -n 4 --temp 0 -q); check "run --cha
 
 "$q" convert "$tmp/tiny.gguf" -o "$tmp/again.gguf" --type f32 2> /dev/null; check "convert GGUF -> GGUF f32" $?
 b=$("$q" run "$tmp/again.gguf" -p "The capital of France is" -n 16 --temp 0 -q); check "run the f32 GGUF" $?
+grep -q "tokenizer.chat_template" "$tmp/again.gguf" && grep -q "im_start" "$tmp/again.gguf"; check "GGUF -> GGUF keeps the chat template" $?
 
 for t in q8_0 q4_0 iq4_nl q4_k; do
     "$q" convert "$tmp/tiny" -o "$tmp/$t.gguf" --type $t 2> /dev/null; check "convert --type $t" $?
     err=$("$q" run "$tmp/$t.gguf" -p "hi" -n 1 -q 2>&1); rc=$?
     [ $rc -ne 0 ] && echo "$err" | grep -q "not built yet"; check "run refuses $t clearly ($err)" $?
 done
+"$q" convert "$tmp/q8_0.gguf" -o "$tmp/deq.gguf" --type f32 2> /dev/null; check "convert a quantized GGUF to f32" $?
+"$q" run "$tmp/deq.gguf" -p "hi" -n 4 --temp 0 -q > /dev/null; check "run the dequantized GGUF" $?
 # tiny's rows (64, 160) are not whole Q4_K blocks: every matrix falls back, with a warning
 "$q" convert "$tmp/tiny" -o "$tmp/k.gguf" --type q5_k 2>&1 | grep -q "writing it as Q8_0"; check "K-quant fallback warns" $?
 

@@ -7,7 +7,8 @@
 
 static const char *const g_types[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl"};
 
-// The chat template of an HF folder (tokenizer_config.json's chat_template), malloc'd, or NULL.
+// The chat template of an HF folder (tokenizer_config.json's chat_template), malloc'd, or NULL; a GGUF
+// source's own tokenizer.chat_template is taken from the loaded file instead.
 static char *chat_template(const char *model) {
     if (!qw_dir_exists(model)) return NULL;
     char p[4096], *txt = NULL, *out = NULL;
@@ -60,6 +61,12 @@ int qw_cmd_convert(int argc, char **argv) {
     while (p > pos[0] && p[-1] != '/') p--;
     snprintf(base, sizeof base, "%.*s", (int)(e - p), p);
     char *tmpl = chat_template(pos[0]);
+    qw_gguf_str gs;
+    if (!tmpl && m->gguf.map.data && qw_gguf_get_str(&m->gguf, "tokenizer.chat_template", &gs) == QW_OK &&
+        !memchr(gs.s, 0, (size_t)gs.len) && (tmpl = malloc((size_t)gs.len + 1))) { // GGUF -> GGUF keeps it
+        memcpy(tmpl, gs.s, (size_t)gs.len);
+        tmpl[gs.len] = 0;
+    }
     qw_gguf_save_opts o = {t >= 0 ? (qw_type)t : m->config.dtype, name ? name : base, tmpl, threads};
     double t0 = qw_time_sec();
     s = qw_model_save_gguf(m, out, &o);
