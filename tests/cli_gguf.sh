@@ -38,6 +38,7 @@ for t in q8_0 q4_0 iq4_nl q4_k; do
     err=$("$q" run "$tmp/$t.gguf" -p "hi" -n 1 -q 2>&1); rc=$?
     [ $rc -ne 0 ] && echo "$err" | grep -q "not built yet"; check "run refuses $t clearly ($err)" $?
 done
+"$q" info "$tmp/q4_0.gguf" | grep -q "runnable      not yet: tensor token_embd.weight is Q4_0"; check "info on a quantized GGUF" $?
 "$q" convert "$tmp/q8_0.gguf" -o "$tmp/deq.gguf" --type f32 2> /dev/null; check "convert a quantized GGUF to f32" $?
 "$q" run "$tmp/deq.gguf" -p "hi" -n 4 --temp 0 -q > /dev/null; check "run the dequantized GGUF" $?
 # tiny's rows (64, 160) are not whole Q4_K blocks: every matrix falls back, with a warning
