@@ -114,5 +114,13 @@ qw_status qw_cli_load_tokenizer(const char *model, qw_tokenizer **out) {
         if (!qw_file_exists(p)) return qw_error(QW_ERR_IO, "%s: no tokenizer.json in this folder", model);
         return qw_tok_load(out, p);
     }
+    size_t n = strlen(model);
+    if (n > 5 && strcmp(model + n - 5, ".gguf") == 0) {
+        qw_gguf g;
+        QW_TRY(qw_gguf_open(&g, model));
+        qw_status s = qw_tok_load_gguf(out, &g);
+        qw_gguf_close(&g);
+        return s;
+    }
     return qw_tok_load(out, model);
 }

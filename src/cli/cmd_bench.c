@@ -97,6 +97,7 @@ int qw_cmd_bench(int argc, char **argv) {
     size_t peak = qw_peak_rss();
     size_t file_bytes = 0; // what the mapped weights can add to the resident set
     for (int i = 0; i < m->st.n_files; i++) file_bytes += m->st.maps[i].size;
+    file_bytes += m->gguf.map.size;
     double overhead = (double)peak - (double)file_bytes - (double)ses.kv.bytes;
     if (json) {
         cJSON *o = cJSON_CreateObject();

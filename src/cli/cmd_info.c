@@ -15,12 +15,15 @@ int qw_cmd_info(int argc, char **argv) {
     int n_pos, r = qw_cli_parse(&spec, argc, argv, pos, &n_pos);
     if (r) return r == 1 ? 0 : 2;
     qw_model *m;
-    qw_status s = qw_model_load(&m, pos[0]);
+    qw_status s = qw_model_load_for_convert(&m, pos[0]); // info runs nothing: quantized GGUFs too
     if (s != QW_OK) return qw_cli_fail(s);
     const qw_config *c = &m->config;
     double kv_per_token = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * 4; // f32 cache
     size_t file_bytes = 0;
     for (int i = 0; i < m->st.n_files; i++) file_bytes += m->st.maps[i].size;
+    file_bytes += m->gguf.map.size;
+    int n_files = m->st.n_files + (m->gguf.map.data != NULL);
+    int64_t n_tensors = m->st.n_tensors + m->gguf.n_tensors;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", m->path);
@@ -41,8 +44,9 @@ int qw_cmd_info(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "file_bytes", (double)file_bytes);
         cJSON_AddNumberToObject(o, "weight_bytes_per_token", (double)m->weight_bytes);
         cJSON_AddNumberToObject(o, "kv_bytes_per_token", kv_per_token);
-        cJSON_AddNumberToObject(o, "n_tensors", m->st.n_tensors);
-        cJSON_AddNumberToObject(o, "n_files", m->st.n_files);
+        cJSON_AddNumberToObject(o, "n_tensors", (double)n_tensors);
+        cJSON_AddNumberToObject(o, "n_files", n_files);
+        cJSON_AddBoolToObject(o, "runnable", m->quantized_tensor == NULL);
         cJSON_AddNumberToObject(o, "tokenizer_vocab", m->tok ? qw_tok_n_vocab(m->tok) : 0);
         cJSON *eos = cJSON_AddArrayToObject(o, "eos_token_ids");
         for (int i = 0; i < c->n_eos; i++) cJSON_AddItemToArray(eos, cJSON_CreateNumber(c->eos_ids[i]));
@@ -52,8 +56,9 @@ int qw_cmd_info(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         printf("model         %s\n", m->path);
-        printf("architecture  %s, %s weights in %d file%s, %d tensors\n", c->architecture, dtype_str(c->dtype),
-               m->st.n_files, m->st.n_files == 1 ? "" : "s", m->st.n_tensors);
+        printf("architecture  %s, %s weights in %d file%s%s, %lld tensors\n", c->architecture,
+               dtype_str(c->dtype), n_files, n_files == 1 ? "" : "s", m->gguf.map.data ? " (GGUF)" : "",
+               (long long)n_tensors);
         printf("parameters    %.3f B (%.2f GB on disk)\n", m->n_params / 1e9, file_bytes / 1e9);
         printf("shape         hidden %d, %d layers, %d heads / %d KV heads (head_dim %d), FFN %d, vocab %d\n",
                c->hidden_size, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate_size, c->vocab_size);
@@ -62,6 +67,9 @@ int qw_cmd_info(int argc, char **argv) {
                c->max_position_embeddings, c->rms_norm_eps);
         printf("per token     %.2f GB of weights streamed per decode step, %.1f KiB of KV cache (f32)\n",
                m->weight_bytes / 1e9, kv_per_token / 1024);
+        if (m->quantized_tensor)
+            printf("runnable      not yet: tensor %s is %s (qwick's kernels for it are not built yet)\n",
+                   m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
         printf("tokenizer     %s", m->tok ? "" : "none (no tokenizer.json)\n");
         if (m->tok) printf("%d tokens\n", qw_tok_n_vocab(m->tok));
         printf("eos ids      ");

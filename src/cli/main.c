@@ -11,6 +11,7 @@ static const struct {
     {"chat", qw_cmd_chat, "interactive multi-turn chat (ChatML)"},
     {"tokenize", qw_cmd_tokenize, "print the token ids of a text"},
     {"init", qw_cmd_init, "write a random-weight Qwen2 model of a given shape (HF layout)"},
+    {"convert", qw_cmd_convert, "write a model as GGUF for llama.cpp (float or quantized)"},
     {"bench", qw_cmd_bench, "measure prefill and decode speed and memory"},
     {"eval", qw_cmd_eval, "perplexity, KL divergence against a reference, task accuracy"},
 };

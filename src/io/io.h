@@ -100,4 +100,108 @@ qw_status qw_npy_write_i32(const char *path, const int32_t *data, int n_dims, co
 qw_status qw_npy_read(const char *path, qw_npy *out);
 void qw_npy_free(qw_npy *a);
 
+// ---------------------------------------------------------------------------------------------------
+// GGUF (ggml's single-file format, versions 2 and 3): a header, typed key/value metadata, tensor
+// infos, then the tensor data, each tensor at an offset aligned to general.alignment (default 32).
+// Reading maps the file and points every tensor and string into the mapping; nothing is copied but
+// the keys and the table of a string array's entries.
+
+typedef enum {
+    QW_GGUF_UINT8 = 0,
+    QW_GGUF_INT8 = 1,
+    QW_GGUF_UINT16 = 2,
+    QW_GGUF_INT16 = 3,
+    QW_GGUF_UINT32 = 4,
+    QW_GGUF_INT32 = 5,
+    QW_GGUF_FLOAT32 = 6,
+    QW_GGUF_BOOL = 7,
+    QW_GGUF_STRING = 8,
+    QW_GGUF_ARRAY = 9,
+    QW_GGUF_UINT64 = 10,
+    QW_GGUF_INT64 = 11,
+    QW_GGUF_FLOAT64 = 12,
+    QW_GGUF_TYPE_COUNT = 13,
+} qw_gguf_type;
+
+#define QW_GGUF_DEFAULT_ALIGNMENT 32
+
+// A string inside the file: len bytes at s, not NUL-terminated.
+typedef struct {
+    const char *s;
+    uint64_t len;
+} qw_gguf_str;
+
+typedef struct {
+    char *key;          // NUL-terminated copy
+    qw_gguf_type type;  // of the value; for arrays QW_GGUF_ARRAY and elem_type says of what
+    qw_gguf_type elem_type;
+    uint64_t n;         // elements of an array (1 for a scalar)
+    const void *data;   // the value's bytes in the file (scalars and numeric arrays; unaligned)
+    qw_gguf_str str;    // STRING value
+    qw_gguf_str *strs;  // array of STRING: n entries (heap)
+} qw_gguf_kv;
+
+typedef struct {
+    char *path;
+    uint32_t version;
+    int64_t n_kv, n_tensors;
+    qw_gguf_kv *kv;           // in file order
+    qw_tensor *tensors;       // in file order; shape outermost first (GGUF's ne reversed)
+    uint64_t *offsets;        // (n_tensors) offset of each tensor's data from data_offset
+    size_t alignment, data_offset;
+    int64_t *by_name;         // tensor indices sorted by name, for qw_gguf_find_tensor
+    qw_mmap map;
+} qw_gguf;
+
+// Maps and validates path. On failure *g is left empty (close is safe) and the message names the file.
+qw_status qw_gguf_open(qw_gguf *g, const char *path);
+void qw_gguf_close(qw_gguf *g);
+// The parser alone, over a buffer holding a whole file (what the fuzzer drives); the result points
+// into buf, which must outlive it. Everything is checked: magic, version, counts against the bytes
+// left, string and array lengths, value types, n_dims (1..4), dims (no overflow), tensor types,
+// row lengths that are a whole number of blocks, alignment, data inside the file, duplicate names
+// and overlapping tensors.
+qw_status qw_gguf_parse(qw_gguf *g, const uint8_t *buf, size_t size, const char *path_for_errors);
+
+// NULL if absent.
+const qw_gguf_kv *qw_gguf_find_kv(const qw_gguf *g, const char *key);
+const qw_tensor *qw_gguf_find_tensor(const qw_gguf *g, const char *name);
+// Typed getters: QW_OK, or QW_ERR_FORMAT (naming the key) when the key is absent or its value does
+// not fit. Integers of any GGUF width are accepted where they fit in the result.
+qw_status qw_gguf_get_i64(const qw_gguf *g, const char *key, int64_t *out);
+qw_status qw_gguf_get_f64(const qw_gguf *g, const char *key, double *out); // any number
+qw_status qw_gguf_get_str(const qw_gguf *g, const char *key, qw_gguf_str *out);
+// Element i of a numeric array as int64 (as double for floats); QW_ASSERT on a bad index.
+int64_t qw_gguf_arr_i64(const qw_gguf_kv *kv, uint64_t i);
+double qw_gguf_arr_f64(const qw_gguf_kv *kv, uint64_t i);
+// Bytes of one element of a fixed-size GGUF type; 0 for STRING, ARRAY and unknown types.
+size_t qw_gguf_type_size(qw_gguf_type t);
+
+// Writing: collect metadata and tensors, then write the file atomically in one pass. Keys and
+// strings are copied at once; tensor data is read only when written, either from data (which must
+// stay valid until qw_gguf_write returns) or produced by fill, so a converter never holds the whole
+// output model in memory.
+typedef struct qw_gguf_writer qw_gguf_writer;
+typedef qw_status (*qw_gguf_fill_fn)(void *ctx, int64_t index, void *dst, size_t nbytes);
+
+qw_status qw_gguf_writer_init(qw_gguf_writer **w);
+void qw_gguf_writer_free(qw_gguf_writer *w);
+// Scalars. A key set twice keeps its first value and makes qw_gguf_write fail.
+void qw_gguf_set_u32(qw_gguf_writer *w, const char *key, uint32_t v);
+void qw_gguf_set_i32(qw_gguf_writer *w, const char *key, int32_t v);
+void qw_gguf_set_u64(qw_gguf_writer *w, const char *key, uint64_t v);
+void qw_gguf_set_f32(qw_gguf_writer *w, const char *key, float v);
+void qw_gguf_set_bool(qw_gguf_writer *w, const char *key, int v);
+void qw_gguf_set_str(qw_gguf_writer *w, const char *key, const char *v);
+// Any scalar type from raw little-endian bytes (type not STRING/ARRAY).
+void qw_gguf_set_val(qw_gguf_writer *w, const char *key, qw_gguf_type type, const void *v);
+// Arrays of a fixed-size type (n elements at data) or of NUL-terminated strings.
+void qw_gguf_set_arr(qw_gguf_writer *w, const char *key, qw_gguf_type elem, const void *data, uint64_t n);
+void qw_gguf_set_arr_str(qw_gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+// A tensor: name, type and shape (outermost first, as qw_tensor) from t; bytes from t->data, or from
+// fill(ctx, index, dst, nbytes) when fill is not NULL. Returns the tensor's index.
+int64_t qw_gguf_add_tensor(qw_gguf_writer *w, const qw_tensor *t, qw_gguf_fill_fn fill, void *ctx);
+// Writes GGUF v3 with general.alignment (default 32) to path atomically.
+qw_status qw_gguf_write(qw_gguf_writer *w, const char *path);
+
 #endif

@@ -35,6 +35,9 @@ static size_t max_work(size_t cur, const qw_tensor *w, int64_t n) {
 
 qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ctx, int n_threads) {
     memset(s, 0, sizeof *s);
+    if (m->quantized_tensor) // loaded by qw_model_load_for_convert: no kernels for these types yet
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
+                        m->path, m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
     const qw_config *c = &m->config;
     s->max_tokens = max_tokens;
     s->n_threads = n_threads < 1 ? 1 : n_threads;

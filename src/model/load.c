@@ -114,9 +114,10 @@ static qw_status load_weights(loader *L) {
 
 qw_status qw_model_load(qw_model **out, const char *path) {
     *out = NULL;
+    if (!qw_dir_exists(path) && qw_file_exists(path)) return qw_model_load_gguf(out, path);
     if (!qw_dir_exists(path))
-        return qw_error(QW_ERR_IO, "%s: not a model directory (expected a Hugging Face folder with "
-                                   "config.json and safetensors)", path);
+        return qw_error(QW_ERR_IO, "%s: not a model (expected a Hugging Face folder with config.json "
+                                   "and safetensors, or a GGUF file)", path);
     qw_model *m = calloc(1, sizeof *m);
     if (!m) return qw_error(QW_ERR_NOMEM, "out of memory");
     m->path = qw_strdup(path);
@@ -144,6 +145,7 @@ void qw_model_free(qw_model *m) {
     if (!m) return;
     if (m->tok) qw_tok_free(m->tok);
     qw_safetensors_close(&m->st);
+    qw_gguf_close(&m->gguf);
     free(m->f32_block);
     free(m->layers);
     free(m->path);

@@ -32,17 +32,37 @@ typedef struct {
     float *out_norm;    // (hidden)
     qw_layer *layers;   // (n_layers)
     qw_tokenizer *tok;  // NULL when the model folder has no tokenizer.json
-    qw_safetensors st;  // owns the mappings the matrices point into
+    qw_safetensors st;  // owns the mappings the matrices point into (HF folder)
+    qw_gguf gguf;       // ...or the GGUF file's mapping (model loaded from a .gguf)
     float *f32_block;   // owns every f32 vector above
     size_t weight_bytes; // bytes one decode step streams: every matrix but the embedding table, plus lm_head
     int64_t n_params;
     char *path;
+    // Set only by qw_model_load_for_convert: the first matrix of a quantized type. Such a model can be
+    // written again (qw_model_save_gguf dequantizes or requantizes) but not run: qw_state_init refuses it.
+    const qw_tensor *quantized_tensor;
 } qw_model;
 
 // Loads an HF directory (config.json, safetensors or shards, optional tokenizer.json and
 // generation_config.json). Every shape and dtype is checked against config.json before anything runs.
+// A GGUF file (llama.cpp's qwen2 metadata and tensor names) loads the same way: every shape is checked
+// against its metadata, and matrices of a quantized type are refused until their kernels exist.
 qw_status qw_model_load(qw_model **out, const char *path);
+qw_status qw_model_load_gguf(qw_model **out, const char *path);
+// As qw_model_load, but a GGUF's matrices may be of any type (for `qwick convert`: GGUF Q4_K -> F32).
+qw_status qw_model_load_for_convert(qw_model **out, const char *path);
 void qw_model_free(qw_model *m);
+
+// Writes m as GGUF (llama.cpp's qwen2 metadata, tensor names and tokenizer) atomically. 2-D weights
+// get `type` (quantized ones by round to nearest with the reference quantizers; a matrix whose rows
+// are not whole blocks falls back to Q8_0, then F16, with a warning); norms and biases stay F32.
+typedef struct {
+    qw_type type;
+    const char *name;          // general.name, or NULL
+    const char *chat_template; // tokenizer.chat_template (Jinja, as tokenizer_config.json holds it), or NULL
+    int n_threads;             // 0: qw_threads_default()
+} qw_gguf_save_opts;
+qw_status qw_model_save_gguf(const qw_model *m, const char *path, const qw_gguf_save_opts *o);
 int qw_model_is_eos(const qw_model *m, int32_t tok);
 // The ids that end a reply: the eos ids of config/generation_config plus ChatML's <|im_end|> and
 // <|endoftext|> when the tokenizer has them. Returns how many were written (at most cap).

@@ -1,12 +1,34 @@
 // tensor: the type table and element access for the float types.
 #include "tensor.h"
 
+#include <strings.h>
+
+#include "quant.h"
+
+static void f32_to_f32(const void *x, float *y, int64_t k) { qw_convert_to_f32(QW_TYPE_F32, x, y, k); }
+static void f16_to_f32(const void *x, float *y, int64_t k) { qw_convert_to_f32(QW_TYPE_F16, x, y, k); }
+static void bf16_to_f32(const void *x, float *y, int64_t k) { qw_convert_to_f32(QW_TYPE_BF16, x, y, k); }
+static void f32_from_f32(const float *x, void *y, int64_t k) { qw_convert_from_f32(QW_TYPE_F32, x, y, k); }
+static void f16_from_f32(const float *x, void *y, int64_t k) { qw_convert_from_f32(QW_TYPE_F16, x, y, k); }
+static void bf16_from_f32(const float *x, void *y, int64_t k) { qw_convert_from_f32(QW_TYPE_BF16, x, y, k); }
+
+// Block sizes and bytes as GGUF defines them; quant.h asserts the struct sizes match.
 static const qw_type_traits g_types[QW_TYPE_COUNT] = {
-    [QW_TYPE_F32] = {"F32", 1, 4},        [QW_TYPE_F16] = {"F16", 1, 2},
-    [QW_TYPE_Q4_0] = {"Q4_0", 32, 18},    [QW_TYPE_Q8_0] = {"Q8_0", 32, 34},
-    [QW_TYPE_Q4_K] = {"Q4_K", 256, 144},  [QW_TYPE_Q5_K] = {"Q5_K", 256, 176},
-    [QW_TYPE_Q6_K] = {"Q6_K", 256, 210},  [QW_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18},
-    [QW_TYPE_BF16] = {"BF16", 1, 2},
+    [QW_TYPE_F32] = {"F32", 1, 4, 0, f32_to_f32, f32_from_f32, NULL},
+    [QW_TYPE_F16] = {"F16", 1, 2, 0, f16_to_f32, f16_from_f32, NULL},
+    [QW_TYPE_BF16] = {"BF16", 1, 2, 0, bf16_to_f32, bf16_from_f32, NULL},
+    [QW_TYPE_Q4_0] = {"Q4_0", QW_QK4_0, sizeof(qw_block_q4_0), 1, qw_dequantize_row_q4_0,
+                      qw_quantize_row_q4_0_ref, NULL},
+    [QW_TYPE_Q8_0] = {"Q8_0", QW_QK8_0, sizeof(qw_block_q8_0), 1, qw_dequantize_row_q8_0,
+                      qw_quantize_row_q8_0_ref, NULL},
+    [QW_TYPE_Q4_K] = {"Q4_K", QW_QK_K, sizeof(qw_block_q4_k), 1, qw_dequantize_row_q4_k,
+                      qw_quantize_row_q4_k_ref, NULL},
+    [QW_TYPE_Q5_K] = {"Q5_K", QW_QK_K, sizeof(qw_block_q5_k), 1, qw_dequantize_row_q5_k,
+                      qw_quantize_row_q5_k_ref, NULL},
+    [QW_TYPE_Q6_K] = {"Q6_K", QW_QK_K, sizeof(qw_block_q6_k), 1, qw_dequantize_row_q6_k,
+                      qw_quantize_row_q6_k_ref, NULL},
+    [QW_TYPE_IQ4_NL] = {"IQ4_NL", QW_QK4_NL, sizeof(qw_block_iq4_nl), 1, qw_dequantize_row_iq4_nl,
+                        qw_quantize_row_iq4_nl_ref, NULL},
 };
 
 const qw_type_traits *qw_type_get(int type) {
@@ -14,6 +36,11 @@ const qw_type_traits *qw_type_get(int type) {
     return &g_types[type];
 }
 
+int qw_type_from_name(const char *name) {
+    for (int t = 0; t < QW_TYPE_COUNT; t++)
+        if (g_types[t].name && strcasecmp(g_types[t].name, name) == 0) return t;
+    return -1;
+}
 const char *qw_type_name(qw_type t) {
     const qw_type_traits *tr = qw_type_get((int)t);
     return tr ? tr->name : "?";

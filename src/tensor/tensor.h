@@ -18,15 +18,27 @@ typedef enum {
     QW_TYPE_COUNT = 31,
 } qw_type;
 
+// Row converters: k elements (a multiple of the block size) to or from f32.
+typedef void (*qw_to_float_fn)(const void *x, float *y, int64_t k);
+typedef void (*qw_from_float_fn)(const float *x, void *y, int64_t k);
+
 typedef struct {
     const char *name;
     int block_size;  // elements per block (1 for plain floats)
     int block_bytes; // bytes per block
+    int is_quantized;
+    qw_to_float_fn to_float;           // dequantize (the specification of the type's values)
+    qw_from_float_fn from_float_ref;   // the reference quantizer (what qwick writes)
+    // Dot kernel of a row of this type with a row of vec_dot_type (for quantized weights, Q8_0 or
+    // Q8_K activations). NULL until the integer kernels exist.
+    float (*vec_dot)(int64_t k, const void *x, const void *y);
 } qw_type_traits;
 
 // NULL for a number that is not a known type.
 const qw_type_traits *qw_type_get(int type);
 const char *qw_type_name(qw_type t);
+// Case-insensitive type name ("q4_k", "F16") -> type; -1 if unknown.
+int qw_type_from_name(const char *name);
 // Bytes for n elements (n must be a multiple of the block size); 0 on overflow.
 size_t qw_type_row_bytes(qw_type t, int64_t n);
 

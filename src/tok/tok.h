@@ -4,6 +4,7 @@
 #define QW_TOK_H
 
 #include "../base/base.h"
+#include "../io/io.h"
 
 // A loaded tokenizer is immutable: every function below that takes a const qw_tokenizer * may be
 // called from many threads at once.
@@ -18,6 +19,10 @@ qw_status qw_tok_load(qw_tokenizer **out, const char *tokenizer_json_path);
 // The same from a buffer (need not be NUL-terminated); name_for_errors stands in for the path.
 qw_status qw_tok_load_from_memory(qw_tokenizer **out, const char *json, size_t len,
                                   const char *name_for_errors);
+// From a GGUF file's tokenizer.ggml.* metadata (model "gpt2", pre "qwen2"): tokens by type (NORMAL
+// and BYTE into the vocabulary, CONTROL as special added tokens, USER_DEFINED as added tokens, UNUSED
+// left unassigned) and merges "left right", with Qwen2's pre-tokenizer. Errors name the GGUF file.
+qw_status qw_tok_load_gguf(qw_tokenizer **out, const qw_gguf *g);
 void qw_tok_free(qw_tokenizer *t);
 
 // Highest token id + 1, added tokens included (151669 for Qwen's file). Ids below it may still be

@@ -1,0 +1,100 @@
+// quant: the quantized block types exactly as GGUF lays them out (so llama.cpp runs what qwick writes),
+// with a scalar reference quantizer and dequantizer per type that every faster kernel must match.
+#ifndef QW_QUANT_H
+#define QW_QUANT_H
+
+#include "tensor.h"
+
+// Element counts per block: the 32-element legacy/non-linear types and the 256-element K super-blocks.
+#define QW_QK8_0 32
+#define QW_QK4_0 32
+#define QW_QK4_NL 32
+#define QW_QK_K 256
+#define QW_K_SCALE_SIZE 12
+
+// Scales are IEEE half floats (ggml_half), stored as raw bits.
+typedef uint16_t qw_half;
+
+// Q8_0: x = d * q, q in [-127, 127].
+typedef struct {
+    qw_half d;
+    int8_t qs[QW_QK8_0];
+} qw_block_q8_0;
+_Static_assert(sizeof(qw_block_q8_0) == 34, "Q8_0 block is 34 bytes in GGUF");
+
+// Q4_0: x = d * (q - 8); element j in the low nibble of qs[j], element j + 16 in the high nibble.
+typedef struct {
+    qw_half d;
+    uint8_t qs[QW_QK4_0 / 2];
+} qw_block_q4_0;
+_Static_assert(sizeof(qw_block_q4_0) == 18, "Q4_0 block is 18 bytes in GGUF");
+
+// IQ4_NL: x = d * kvalues[q], a 16-entry non-uniform grid (the role NF4 plays in bitsandbytes);
+// nibbles ordered as in Q4_0.
+typedef struct {
+    qw_half d;
+    uint8_t qs[QW_QK4_NL / 2];
+} qw_block_iq4_nl;
+_Static_assert(sizeof(qw_block_iq4_nl) == 18, "IQ4_NL block is 18 bytes in GGUF");
+
+// Q4_K: 8 sub-blocks of 32; x = d * sc[j] * q - dmin * m[j], with 6-bit sc/m packed in scales[12]
+// (see qw_get_scale_min_k4). qs: per 64 elements, 32 bytes whose low nibbles are the first 32.
+typedef struct {
+    qw_half d;    // super-block scale of the sub-block scales
+    qw_half dmin; // super-block scale of the sub-block mins
+    uint8_t scales[QW_K_SCALE_SIZE];
+    uint8_t qs[QW_QK_K / 2];
+} qw_block_q4_k;
+_Static_assert(sizeof(qw_block_q4_k) == 4 + QW_K_SCALE_SIZE + QW_QK_K / 2, "Q4_K block is 144 bytes");
+
+// Q5_K: as Q4_K with a fifth bit per element in qh (bit 2*(j/64) or 2*(j/64)+1 of qh[j % 32]).
+typedef struct {
+    qw_half d;
+    qw_half dmin;
+    uint8_t scales[QW_K_SCALE_SIZE];
+    uint8_t qh[QW_QK_K / 8];
+    uint8_t qs[QW_QK_K / 2];
+} qw_block_q5_k;
+_Static_assert(sizeof(qw_block_q5_k) == 4 + QW_K_SCALE_SIZE + QW_QK_K / 8 + QW_QK_K / 2, "Q5_K is 176");
+
+// Q6_K: 16 sub-blocks of 16; x = d * scales[j] * (q - 32), q 6 bits split into ql (4) and qh (2).
+typedef struct {
+    uint8_t ql[QW_QK_K / 2];
+    uint8_t qh[QW_QK_K / 4];
+    int8_t scales[QW_QK_K / 16];
+    qw_half d;
+} qw_block_q6_k;
+_Static_assert(sizeof(qw_block_q6_k) == QW_QK_K / 2 + QW_QK_K / 4 + QW_QK_K / 16 + 2, "Q6_K is 210");
+
+// The IQ4_NL grid, as GGUF defines it.
+extern const int8_t qw_iq4nl_values[16];
+
+// Sub-block j's 6-bit scale and min from a K-quant's packed scales[12].
+static inline void qw_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+// Reference quantizers: k floats (a multiple of the type's block size) into k / block blocks at y.
+// Deterministic and single-threaded; they define what qwick writes.
+void qw_quantize_row_q8_0_ref(const float *x, void *y, int64_t k);
+void qw_quantize_row_q4_0_ref(const float *x, void *y, int64_t k);
+void qw_quantize_row_q4_k_ref(const float *x, void *y, int64_t k);
+void qw_quantize_row_q5_k_ref(const float *x, void *y, int64_t k);
+void qw_quantize_row_q6_k_ref(const float *x, void *y, int64_t k);
+void qw_quantize_row_iq4_nl_ref(const float *x, void *y, int64_t k);
+
+// Dequantizers: the specification of each type's values, bit-exact to GGUF's definition.
+void qw_dequantize_row_q8_0(const void *x, float *y, int64_t k);
+void qw_dequantize_row_q4_0(const void *x, float *y, int64_t k);
+void qw_dequantize_row_q4_k(const void *x, float *y, int64_t k);
+void qw_dequantize_row_q5_k(const void *x, float *y, int64_t k);
+void qw_dequantize_row_q6_k(const void *x, float *y, int64_t k);
+void qw_dequantize_row_iq4_nl(const void *x, float *y, int64_t k);
+
+#endif

@@ -1,0 +1,154 @@
+// tests/test_gguf_model: HF fixture -> GGUF -> qw_model: the GGUF model's logits equal the HF folder's
+// bit for bit (same dtype) and match the PyTorch reference (f32); quantized GGUFs are written with the
+// right types and fallbacks, decode close to the source, and are refused by the loader with a clear message.
+#include "generate/generate.h"
+#include "tensor/quant.h"
+#include "test.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+static float *prefill(const qw_model *m, const int32_t *tok, int n) {
+    float *l = malloc(sizeof(float) * (size_t)n * (size_t)m->config.vocab_size);
+    qw_session s;
+    CHECK(qw_session_init(&s, m, 64, 64, 2) == QW_OK);
+    CHECK(qw_session_prefill(&s, tok, n, l) == QW_OK);
+    qw_session_free(&s);
+    return l;
+}
+
+static void check_case(const char *dir) {
+    qw_model *hf, *gg;
+    qw_status s = qw_model_load(&hf, dir);
+    CHECKF(s == QW_OK, "%s: %s", dir, qw_error_message());
+    if (s != QW_OK) return;
+    const int32_t tok[] = {0, 5, 17, 3, 42, 9, 1, hf->config.vocab_size - 1};
+    const int n = 8;
+    float *ref = prefill(hf, tok, n);
+    size_t nl = (size_t)n * (size_t)hf->config.vocab_size;
+    const char *path = "build/test_gguf_model.gguf";
+
+    // same dtype: the same bytes through the same kernels, so the logits are identical
+    qw_gguf_save_opts o = {hf->config.dtype, "fixture", NULL, 2};
+    CHECKF(qw_model_save_gguf(hf, path, &o) == QW_OK, "%s", qw_error_message());
+    s = qw_model_load(&gg, path);
+    CHECKF(s == QW_OK, "%s: %s", dir, qw_error_message());
+    if (s == QW_OK) {
+        const qw_config *a = &hf->config, *b = &gg->config;
+        CHECK(a->hidden_size == b->hidden_size && a->n_layers == b->n_layers && a->n_heads == b->n_heads &&
+              a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim &&
+              a->intermediate_size == b->intermediate_size && a->vocab_size == b->vocab_size &&
+              a->tie_word_embeddings == b->tie_word_embeddings && (float)a->rope_theta == (float)b->rope_theta &&
+              a->rms_norm_eps == b->rms_norm_eps && a->max_position_embeddings == b->max_position_embeddings);
+        CHECK(b->n_eos >= 1 && b->eos_ids[0] == a->eos_ids[0] && b->bos_token_id == a->bos_token_id);
+        CHECK(gg->tok == NULL && gg->n_params == hf->n_params && gg->weight_bytes == hf->weight_bytes);
+        float *got = prefill(gg, tok, n);
+        CHECKF(memcmp(got, ref, nl * sizeof(float)) == 0, "%s: GGUF logits differ from the HF folder's", dir);
+        free(got);
+        qw_model_free(gg);
+    }
+
+    // f32: exact against the HF model when that is f32, and within f32 rounding otherwise
+    o.type = QW_TYPE_F32;
+    CHECK(qw_model_save_gguf(hf, path, &o) == QW_OK);
+    if (qw_model_load(&gg, path) == QW_OK) {
+        float *got = prefill(gg, tok, n);
+        double md = 0, mr = 0;
+        for (size_t i = 0; i < nl; i++) {
+            md = fmax(md, fabs((double)got[i] - ref[i]));
+            mr = fmax(mr, fabs((double)ref[i]));
+        }
+        printf("%-36s f32 GGUF vs HF max rel err %.2e\n", dir, md / mr);
+        // bf16 weights go through the bf16 kernel (activations rounded to bf16), f32 ones do not
+        CHECKF(md / mr < (hf->config.dtype == QW_TYPE_BF16 ? 2e-2 : 1e-5), "%s: %g", dir, md / mr);
+        free(got);
+        qw_model_free(gg);
+    }
+
+    // quantized: written, readable, refused by the loader by name, close to the source when decoded
+    static const qw_type qt[] = {QW_TYPE_Q8_0, QW_TYPE_Q4_K};
+    for (int k = 0; k < 2; k++) {
+        o.type = qt[k];
+        CHECK(qw_model_save_gguf(hf, path, &o) == QW_OK);
+        qw_gguf g;
+        CHECK(qw_gguf_open(&g, path) == QW_OK);
+        int n_quant = 0;
+        for (int64_t i = 0; i < g.n_tensors; i++) n_quant += qw_type_get(g.tensors[i].type)->is_quantized;
+        s = qw_model_load(&gg, path);
+        if (n_quant) // every matrix fell back to F16 when no row length is a multiple of 32
+            CHECKF(s == QW_ERR_UNSUPPORTED && strstr(qw_error_message(), "not built yet") &&
+                       strstr(qw_error_message(), "tensor token_embd.weight is Q"),
+                   "%s: %s: %s", dir, qw_type_name(qt[k]), qw_error_message());
+        else
+            CHECKF(s == QW_OK, "%s: %s", dir, qw_error_message());
+        if (s == QW_OK) qw_model_free(gg);
+        const qw_tensor *t = qw_gguf_find_tensor(&g, "blk.0.ffn_down.weight");
+        const qw_tensor *nrm = qw_gguf_find_tensor(&g, "blk.0.attn_norm.weight");
+        CHECK(nrm && nrm->type == QW_TYPE_F32);
+        if (t) {
+            int64_t cols = qw_tensor_cols(t);
+            qw_type want = cols % qw_type_get(qt[k])->block_size == 0 ? qt[k] : cols % 32 == 0 ? QW_TYPE_Q8_0 : QW_TYPE_F16;
+            CHECKF(t->type == want, "%s: ffn_down (%lld cols) is %s, want %s", dir, (long long)cols,
+                   qw_type_name(t->type), qw_type_name(want));
+            // decoded vs source
+            const qw_tensor *src = &hf->layers[0].w_down;
+            int64_t numel = qw_tensor_numel(src);
+            float *a = malloc(sizeof(float) * (size_t)numel), *b = malloc(sizeof(float) * (size_t)numel);
+            qw_type_get(src->type)->to_float(src->data, a, numel);
+            qw_type_get(t->type)->to_float(t->data, b, numel);
+            double e = 0, ss = 0;
+            for (int64_t i = 0; i < numel; i++) e += (double)(a[i] - b[i]) * (a[i] - b[i]), ss += (double)a[i] * a[i];
+            CHECKF(sqrt(e / ss) < 0.12, "%s %s: ffn_down rel RMSE %g", dir, qw_type_name(t->type), sqrt(e / ss));
+            free(a);
+            free(b);
+        }
+        // for conversion the quantized model loads, cannot run, and dequantizes exactly
+        qw_model *qm;
+        CHECKF(qw_model_load_for_convert(&qm, path) == QW_OK, "%s", qw_error_message());
+        if (qm) {
+            CHECK((qm->quantized_tensor != NULL) == (n_quant > 0));
+            qw_state st;
+            if (n_quant) CHECK(qw_state_init(&st, qm, 4, 16, 1) == QW_ERR_UNSUPPORTED);
+            const char *deq = "build/test_gguf_model_deq.gguf";
+            qw_gguf_save_opts o2 = {QW_TYPE_F32, NULL, NULL, 2};
+            CHECK(qw_model_save_gguf(qm, deq, &o2) == QW_OK);
+            qw_gguf d2;
+            const qw_tensor *q = qw_gguf_find_tensor(&g, "blk.0.attn_q.weight");
+            if (qw_gguf_open(&d2, deq) == QW_OK && q) {
+                const qw_tensor *f = qw_gguf_find_tensor(&d2, "blk.0.attn_q.weight");
+                int64_t numel = qw_tensor_numel(q);
+                float *want = malloc(sizeof(float) * (size_t)numel);
+                qw_type_get(q->type)->to_float(q->data, want, numel);
+                CHECK(f && f->type == QW_TYPE_F32 && memcmp(f->data, want, sizeof(float) * (size_t)numel) == 0);
+                free(want);
+                qw_gguf_close(&d2);
+            }
+            unlink(deq);
+            qw_model_free(qm);
+        }
+        int64_t ft;
+        CHECK(qw_gguf_get_i64(&g, "general.file_type", &ft) == QW_OK && ft == (qt[k] == QW_TYPE_Q8_0 ? 7 : 14));
+        qw_gguf_close(&g);
+    }
+    unlink(path);
+    free(ref);
+    qw_model_free(hf);
+}
+
+int main(void) {
+    qw_log_set_level(QW_LOG_ERROR); // the K-quant fallbacks warn once per matrix
+    DIR *d = opendir("tests/fixtures");
+    CHECK(d != NULL);
+    struct dirent *e;
+    char p[1024];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        qw_path_join(p, sizeof p, "tests/fixtures", e->d_name);
+        if (qw_dir_exists(p)) check_case(p);
+    }
+    if (d) closedir(d);
+    // a file that is not GGUF, given as a model
+    qw_model *m;
+    CHECK(qw_model_load(&m, "tests/fixtures/README.md") == QW_ERR_FORMAT && strstr(qw_error_message(), "README.md"));
+    TEST_DONE();
+}
