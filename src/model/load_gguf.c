@@ -1,13 +1,12 @@
 // model/load_gguf: builds a qw_model from a GGUF file with llama.cpp's qwen2 metadata and tensor names
 // (qwick's own or llama.cpp's), checking every shape; quantized matrices are refused until kernels exist.
-#include "model.h"
+#include "wire.h"
 
 #define MAX_DIM (1 << 20)
 
 typedef struct {
     qw_model *m;
     const char *path;
-    float *f32_next;
     int allow_quantized;
 } gloader;
 
@@ -91,7 +90,10 @@ static qw_status read_config(const qw_gguf *g, qw_config *c) {
 
 static int is_float_type(qw_type t) { return t == QW_TYPE_F32 || t == QW_TYPE_F16 || t == QW_TYPE_BF16; }
 
-static qw_status find_shaped(gloader *L, const char *name, int64_t d0, int64_t d1, const qw_tensor **out) {
+// Finds a tensor and checks its shape; a quantized matrix is refused unless converting, since no
+// kernel runs it yet.
+static qw_status gguf_find(void *ctx, const char *name, int64_t d0, int64_t d1, const qw_tensor **out) {
+    gloader *L = ctx;
     const qw_tensor *t = qw_gguf_find_tensor(&L->m->gguf, name);
     if (!t) return qw_error(QW_ERR_FORMAT, "%s: tensor %s is missing", L->path, name);
     int ok = d1 ? t->n_dims == 2 && t->shape[0] == d0 && t->shape[1] == d1
@@ -103,74 +105,13 @@ static qw_status find_shaped(gloader *L, const char *name, int64_t d0, int64_t d
                         t->n_dims > 1 ? (long long)t->shape[t->n_dims - 2] : 0LL, (long long)(d1 ? d1 : d0),
                         (long long)(d1 ? d0 : 1));
     }
+    if (d1 && !is_float_type(t->type)) {
+        if (!L->allow_quantized)
+            return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
+                            L->path, name, qw_type_name(t->type));
+        if (!L->m->quantized_tensor) L->m->quantized_tensor = t;
+    }
     *out = t;
-    return QW_OK;
-}
-
-static qw_status matrix(gloader *L, const char *name, int64_t rows, int64_t cols, qw_tensor *out) {
-    const qw_tensor *t;
-    QW_TRY(find_shaped(L, name, rows, cols, &t));
-    if (!is_float_type(t->type) && !L->allow_quantized)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
-                        L->path, name, qw_type_name(t->type));
-    *out = *t;
-    if (!is_float_type(t->type) && !L->m->quantized_tensor) L->m->quantized_tensor = t;
-    L->m->weight_bytes += t->nbytes;
-    L->m->n_params += rows * cols;
-    return QW_OK;
-}
-
-// Vectors become f32 copies, whatever their type (llama.cpp keeps them F32, but any type decodes).
-static qw_status vector(gloader *L, const char *name, int64_t n, float **out) {
-    const qw_tensor *t;
-    QW_TRY(find_shaped(L, name, n, 0, &t));
-    *out = L->f32_next;
-    L->f32_next += n;
-    qw_type_get(t->type)->to_float(t->data, *out, n);
-    L->m->n_params += n;
-    return QW_OK;
-}
-
-static qw_status load_weights(gloader *L) {
-    qw_model *m = L->m;
-    const qw_config *c = &m->config;
-    int64_t h = c->hidden_size, hd = c->head_dim;
-    int64_t per_layer = 2 * h + (int64_t)(c->n_heads + 2 * c->n_kv_heads) * hd;
-    m->f32_block = malloc(sizeof(float) * (size_t)(per_layer * c->n_layers + h));
-    m->layers = calloc((size_t)c->n_layers, sizeof(qw_layer));
-    if (!m->f32_block || !m->layers) return qw_error(QW_ERR_NOMEM, "%s: out of memory", L->path);
-    L->f32_next = m->f32_block;
-    QW_TRY(matrix(L, "token_embd.weight", c->vocab_size, h, &m->tok_embd));
-    m->weight_bytes -= m->tok_embd.nbytes; // a decode step reads one row of it, not the table
-    char name[128];
-#define NAME(fmt) (snprintf(name, sizeof name, "blk.%d." fmt, l), name)
-    for (int l = 0; l < c->n_layers; l++) {
-        qw_layer *y = &m->layers[l];
-        y->n_heads = c->n_heads;
-        y->n_kv_heads = c->n_kv_heads;
-        y->n_ff = c->intermediate_size;
-        int64_t qd = (int64_t)y->n_heads * hd, kvd = (int64_t)y->n_kv_heads * hd;
-        QW_TRY(vector(L, NAME("attn_norm.weight"), h, &y->attn_norm));
-        QW_TRY(matrix(L, NAME("attn_q.weight"), qd, h, &y->wq));
-        QW_TRY(vector(L, NAME("attn_q.bias"), qd, &y->bq));
-        QW_TRY(matrix(L, NAME("attn_k.weight"), kvd, h, &y->wk));
-        QW_TRY(vector(L, NAME("attn_k.bias"), kvd, &y->bk));
-        QW_TRY(matrix(L, NAME("attn_v.weight"), kvd, h, &y->wv));
-        QW_TRY(vector(L, NAME("attn_v.bias"), kvd, &y->bv));
-        QW_TRY(matrix(L, NAME("attn_output.weight"), h, qd, &y->wo));
-        QW_TRY(vector(L, NAME("ffn_norm.weight"), h, &y->ffn_norm));
-        QW_TRY(matrix(L, NAME("ffn_gate.weight"), y->n_ff, h, &y->w_gate));
-        QW_TRY(matrix(L, NAME("ffn_up.weight"), y->n_ff, h, &y->w_up));
-        QW_TRY(matrix(L, NAME("ffn_down.weight"), h, y->n_ff, &y->w_down));
-    }
-#undef NAME
-    QW_TRY(vector(L, "output_norm.weight", h, &m->out_norm));
-    if (c->tie_word_embeddings) {
-        m->lm_head = m->tok_embd;
-        m->weight_bytes += m->tok_embd.nbytes;
-    } else {
-        QW_TRY(matrix(L, "output.weight", c->vocab_size, h, &m->lm_head));
-    }
     return QW_OK;
 }
 
@@ -195,7 +136,7 @@ static qw_status load(qw_model *m, const char *path, int allow_quantized) {
         if (c->eos_ids[i] >= c->vocab_size)
             return qw_error(QW_ERR_FORMAT, "%s: eos id %d is past the vocabulary (%d)", path, c->eos_ids[i], c->vocab_size);
     gloader L = {.m = m, .path = path, .allow_quantized = allow_quantized};
-    QW_TRY(load_weights(&L));
+    QW_TRY(qw_model_wire(m, &qw_names_gguf, gguf_find, &L, path));
     if (toks) QW_TRY(qw_tok_load_gguf(&m->tok, g));
     return QW_OK;
 }
