@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -123,4 +124,16 @@ qw_status qw_cli_load_tokenizer(const char *model, qw_tokenizer **out) {
         return s;
     }
     return qw_tok_load(out, model);
+}
+
+qw_sampler_params qw_cli_sampling_params(const qw_cli_sampling *s, const qw_config *c) {
+    qw_sampler_params p = qw_sampler_from_config(c);
+    if (!isnan(s->temp)) p.temperature = s->temp;
+    if (s->top_k >= 0) p.top_k = s->top_k;
+    if (!isnan(s->top_p)) p.top_p = s->top_p;
+    if (!isnan(s->min_p)) p.min_p = s->min_p;
+    if (!isnan(s->repeat_penalty)) p.repeat_penalty = s->repeat_penalty;
+    if (s->repeat_last_n != -2) p.repeat_last_n = s->repeat_last_n;
+    p.seed = (uint64_t)s->seed;
+    return p;
 }

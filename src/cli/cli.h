@@ -4,6 +4,8 @@
 #define QW_CLI_H
 
 #include "generate/generate.h"
+
+#include <math.h>
 #include "model/model.h"
 
 typedef enum { QW_OPT_FLAG, QW_OPT_INT, QW_OPT_FLOAT, QW_OPT_STR } qw_opt_kind;
@@ -35,6 +37,25 @@ int qw_cli_isatty(int fd);
 const char *qw_cli_models_dir(void);
 // Loads the tokenizer of MODEL: a tokenizer.json file or a folder holding one.
 qw_status qw_cli_load_tokenizer(const char *model, qw_tokenizer **out);
+
+// Sampling flags shared by run and chat. Unset values (NAN, -1, -2) keep generation_config.json's.
+typedef struct {
+    float temp, top_p, min_p, repeat_penalty;
+    int top_k, repeat_last_n, seed;
+} qw_cli_sampling;
+
+#define QW_CLI_SAMPLING_INIT {NAN, NAN, NAN, NAN, -1, -2, 0}
+// The option-table rows for a qw_cli_sampling named s (7 rows).
+#define QW_CLI_SAMPLING_OPTS(s)                                                                              \
+    {"--temp", NULL, QW_OPT_FLOAT, &(s).temp, "temperature, 0 = greedy (default: generation_config.json)"},   \
+    {"--top-k", NULL, QW_OPT_INT, &(s).top_k, "keep the k most likely tokens (0 = off)"},                     \
+    {"--top-p", NULL, QW_OPT_FLOAT, &(s).top_p, "nucleus sampling mass (1 = off)"},                           \
+    {"--min-p", NULL, QW_OPT_FLOAT, &(s).min_p, "drop tokens under this fraction of the top one (0 = off)"},  \
+    {"--repeat-penalty", NULL, QW_OPT_FLOAT, &(s).repeat_penalty, "repetition penalty (1 = off)"},            \
+    {"--repeat-last-n", NULL, QW_OPT_INT, &(s).repeat_last_n, "tokens the penalty looks back on (-1 = all, default 64)"}, \
+    {"--seed", NULL, QW_OPT_INT, &(s).seed, "random seed (default 0)"}
+// The model's generation defaults with the given flags applied.
+qw_sampler_params qw_cli_sampling_params(const qw_cli_sampling *s, const qw_config *c);
 
 // The prompt's ids: text through the ChatML template when chat is set (system optional), then encoded.
 qw_status qw_cli_prompt_tokens(const qw_model *m, const char *text, int chat, const char *system,

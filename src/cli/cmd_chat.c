@@ -98,18 +98,13 @@ static qw_status turn(qw_session *s, qw_sampler *smp, history *h, int n_predict,
 
 int qw_cmd_chat(int argc, char **argv) {
     const char *system = NULL;
-    int n_predict = 512, threads = 0, ctx = 4096, seed = 0, verbose = 0, top_k = -1;
-    float temp = NAN, top_p = NAN, min_p = NAN, rp = NAN;
+    int n_predict = 512, threads = 0, ctx = 4096, verbose = 0;
+    qw_cli_sampling samp = QW_CLI_SAMPLING_INIT;
     const qw_opt opts[] = {
         {"--system", NULL, QW_OPT_STR, &system, "system prompt (default: Qwen's)"},
         {"--n-predict", "-n", QW_OPT_INT, &n_predict, "most tokens per reply (default 512)"},
         {"--ctx", "-c", QW_OPT_INT, &ctx, "context length for the whole conversation (default 4096)"},
-        {"--temp", NULL, QW_OPT_FLOAT, &temp, "temperature, 0 = greedy (default: generation_config.json)"},
-        {"--top-k", NULL, QW_OPT_INT, &top_k, "top-k (0 = off)"},
-        {"--top-p", NULL, QW_OPT_FLOAT, &top_p, "top-p (1 = off)"},
-        {"--min-p", NULL, QW_OPT_FLOAT, &min_p, "min-p (0 = off)"},
-        {"--repeat-penalty", NULL, QW_OPT_FLOAT, &rp, "repetition penalty (1 = off)"},
-        {"--seed", NULL, QW_OPT_INT, &seed, "random seed"},
+        QW_CLI_SAMPLING_OPTS(samp),
         {"--threads", "-t", QW_OPT_INT, &threads, "threads"},
         {"--verbose", "-v", QW_OPT_FLAG, &verbose, "print cache reuse and speed after each reply"},
     };
@@ -134,13 +129,7 @@ int qw_cmd_chat(int argc, char **argv) {
     qw_sampler smp;
     memset(&smp, 0, sizeof smp);
     st = qw_session_init(&s, m, ctx, 512, threads > 0 ? threads : qw_threads_default());
-    qw_sampler_params sp = qw_sampler_from_config(&m->config);
-    if (!isnan(temp)) sp.temperature = temp;
-    if (top_k >= 0) sp.top_k = top_k;
-    if (!isnan(top_p)) sp.top_p = top_p;
-    if (!isnan(min_p)) sp.min_p = min_p;
-    if (!isnan(rp)) sp.repeat_penalty = rp;
-    sp.seed = (uint64_t)seed;
+    qw_sampler_params sp = qw_cli_sampling_params(&samp, &m->config);
     if (st == QW_OK) st = qw_sampler_init(&smp, &sp, m->config.vocab_size);
     int32_t stop[16];
     int n_stop = qw_model_stop_tokens(m, stop, 16);

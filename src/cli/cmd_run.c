@@ -7,8 +7,8 @@
 
 typedef struct {
     const char *prompt, *file, *tokens, *system, *dump;
-    int chat, n_predict, top_k, repeat_last_n, seed, threads, ctx, batch, quiet;
-    float temp, top_p, min_p, repeat_penalty;
+    int chat, n_predict, threads, ctx, batch, quiet;
+    qw_cli_sampling samp;
 } run_opts;
 
 // Parses "1,2,3" into ids. Returns the count, or -1 on a malformed list.
@@ -129,14 +129,7 @@ static int run(const run_opts *o, const char *model_path) {
     st = qw_session_init(&s, m, ctx, batch, o->threads > 0 ? o->threads : qw_threads_default());
     if (st != QW_OK) goto done;
 
-    qw_sampler_params sp = qw_sampler_from_config(&m->config);
-    if (!isnan(o->temp)) sp.temperature = o->temp;
-    if (o->top_k >= 0) sp.top_k = o->top_k;
-    if (!isnan(o->top_p)) sp.top_p = o->top_p;
-    if (!isnan(o->min_p)) sp.min_p = o->min_p;
-    if (!isnan(o->repeat_penalty)) sp.repeat_penalty = o->repeat_penalty;
-    if (o->repeat_last_n != -2) sp.repeat_last_n = o->repeat_last_n;
-    sp.seed = (uint64_t)o->seed;
+    qw_sampler_params sp = qw_cli_sampling_params(&o->samp, &m->config);
     st = qw_sampler_init(&smp, &sp, m->config.vocab_size);
     if (st != QW_OK) goto done;
 
@@ -182,8 +175,7 @@ done:
 }
 
 int qw_cmd_run(int argc, char **argv) {
-    run_opts o = {.n_predict = 128, .top_k = -1, .repeat_last_n = -2, .temp = NAN, .top_p = NAN,
-                  .min_p = NAN, .repeat_penalty = NAN};
+    run_opts o = {.n_predict = 128, .samp = QW_CLI_SAMPLING_INIT};
     const qw_opt opts[] = {
         {"--prompt", "-p", QW_OPT_STR, &o.prompt, "prompt text"},
         {"--file", "-f", QW_OPT_STR, &o.file, "read the prompt from a file, verbatim"},
@@ -191,13 +183,7 @@ int qw_cmd_run(int argc, char **argv) {
         {"--chat", NULL, QW_OPT_FLAG, &o.chat, "wrap the prompt in the ChatML template (Qwen2.5-Instruct)"},
         {"--system", NULL, QW_OPT_STR, &o.system, "system prompt with --chat (default: Qwen's)"},
         {"--n-predict", "-n", QW_OPT_INT, &o.n_predict, "tokens to generate (default 128; 0: prompt only)"},
-        {"--temp", NULL, QW_OPT_FLOAT, &o.temp, "temperature, 0 = greedy (default: generation_config.json)"},
-        {"--top-k", NULL, QW_OPT_INT, &o.top_k, "keep the k most likely tokens (0 = off)"},
-        {"--top-p", NULL, QW_OPT_FLOAT, &o.top_p, "nucleus sampling mass (1 = off)"},
-        {"--min-p", NULL, QW_OPT_FLOAT, &o.min_p, "drop tokens under this fraction of the top one (0 = off)"},
-        {"--repeat-penalty", NULL, QW_OPT_FLOAT, &o.repeat_penalty, "repetition penalty (1 = off)"},
-        {"--repeat-last-n", NULL, QW_OPT_INT, &o.repeat_last_n, "tokens the penalty looks back on (-1 = all, default 64)"},
-        {"--seed", NULL, QW_OPT_INT, &o.seed, "random seed (default 0)"},
+        QW_CLI_SAMPLING_OPTS(o.samp),
         {"--threads", "-t", QW_OPT_INT, &o.threads, "threads (default: QWICK_THREADS or all cores)"},
         {"--ctx", "-c", QW_OPT_INT, &o.ctx, "context length (default: prompt + n-predict)"},
         {"--batch", "-b", QW_OPT_INT, &o.batch, "prompt tokens per forward (default 512)"},
