@@ -46,5 +46,6 @@ int qw_cmd_chat(int argc, char **argv);
 int qw_cmd_init(int argc, char **argv);
 int qw_cmd_tokenize(int argc, char **argv);
 int qw_cmd_bench(int argc, char **argv);
+int qw_cmd_report(int argc, char **argv);
 
 #endif

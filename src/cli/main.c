@@ -12,6 +12,7 @@ static const struct {
     {"tokenize", qw_cmd_tokenize, "print the token ids of a text"},
     {"init", qw_cmd_init, "write a random-weight Qwen2 model of a given shape (HF layout)"},
     {"bench", qw_cmd_bench, "measure prefill and decode speed and memory"},
+    {"report", qw_cmd_report, "write an HTML report comparing models (accuracy and speed)"},
 };
 
 static void usage(FILE *f) {

@@ -182,7 +182,7 @@ static void rows_accuracy(doc *d) {
     snprintf(title, sizeof title, "Accuracy against the original%s%.200s%s", ref ? " (" : "", ref ? base_name(ref) : "",
              ref ? ")" : "");
     section(d, title);
-    char note[160], a[32], b[32];
+    char note[160], a[32];
     if (any_ppl) {
         row_start(d, "Perplexity", ppl_file ? base_name(ppl_file) : NULL);
         for (int k = 0; k < d->n; k++) {
@@ -230,7 +230,6 @@ static void rows_accuracy(doc *d) {
         }
         qw_text_put(t, "</tr>\n");
     }
-    (void)b;
 }
 
 static void rows_tasks(doc *d) {
@@ -344,7 +343,10 @@ static void rows_speed(doc *d) {
         qw_text_put(t, "</tr>\n");
     }
     for (int i = 0; i < nb; i++) {
-        snprintf(label, sizeof label, "Decode, %d sequence%s together", batches[i], batches[i] == 1 ? "" : "s");
+        if (batches[i] == 1)
+            snprintf(label, sizeof label, "Decode, one sequence");
+        else
+            snprintf(label, sizeof label, "Decode, %d sequences together", batches[i]);
         row_start(d, label, "tokens/s, all sequences");
         const qw_bench_decode *bd = decode_of(bm, batches[i]);
         for (int k = 0; k < d->n; k++) {
@@ -386,7 +388,7 @@ static void rows_speed(doc *d) {
     row_start(d, "Threads", NULL);
     for (int k = 0; k < d->n; k++) {
         const qw_bench_result *r = col(d, k)->bench;
-        cell_num(d, k, r && r->threads ? r->threads : NAN, 3, NULL, NULL);
+        cell_num(d, k, r && r->threads ? r->threads : NAN, 1, NULL, NULL);
     }
     qw_text_put(t, "</tr>\n");
 }
@@ -427,13 +429,13 @@ static void accuracy_chart(doc *d, const char *title, const char *y_label, const
         x[n] = dc->tok_s.med, xl[n] = dc->tok_s.min, xh[n] = dc->tok_s.max;
         y[n] = 100 * v, yl[n] = 100 * lo, yh[n] = 100 * hi;
         labels[n] = m->name;
-        s[n] = (qw_svg_series){m->name, 1, &x[n], &y[n], &xl[n], &xh[n], &yl[n], &yh[n], &labels[n], 0};
+        s[n] = (qw_svg_series){m->name, 1, &x[n], &y[n], &xl[n], &xh[n], &yl[n], &yh[n], &labels[n], 0, k + 1};
         n++;
     }
     if (!n) return;
     char xlab[96];
     snprintf(xlab, sizeof xlab, "decode tokens/s (%d sequence%s)", batch, batch == 1 ? "" : "s");
-    qw_svg_chart c = {title, xlab, y_label, 560, 380, 0, 0, 0};
+    qw_svg_chart c = {title, xlab, y_label, 560, 380, 0, 0, 0, 100};
     qw_svg_chart_write(d->t, &c, s, n);
 }
 
@@ -475,37 +477,45 @@ static void charts(doc *d) {
     qw_text_put(t, "</div>\n");
 }
 
+static const char *name_of(const doc *d, const qw_bench_result *r) {
+    for (int i = 0; i < d->n; i++)
+        if (d->m[i].bench == r) return d->m[i].name;
+    return base_name(r->model); // a model measured twice: the report's column shows the other run
+}
+
 // Ratios measured in one alternating run are steadier than ratios of separate runs: shown as they are.
-static void paired_runs(const qw_report_inputs *in, qw_text *t) {
+static void paired_runs(const qw_report_inputs *in, const doc *d, qw_text *t) {
     int any = 0;
     for (int i = 0; i < in->n_benches; i++) any |= in->benches[i].has_vs;
     if (!any) return;
     qw_text_put(t, "<h2>Same-run comparisons</h2>\n<p class=\"meta\">From <code>qwick bench A --vs B</code>: A and B "
-                   "measured alternately in one run; each ratio is the median of the per-repetition A/B ratios.</p>\n"
-                   "<table><thead><tr><th class=\"label\">A / B</th><th class=\"label\">measurement</th>"
-                   "<th>ratio</th></tr></thead>\n<tbody>\n");
+                   "measured alternately in one run; each ratio is the median of the per-repetition A/B ratios of "
+                   "tokens/s (above 1: A is faster).</p>\n<table><thead><tr><th class=\"label\">A</th>"
+                   "<th class=\"label\">B</th><th class=\"label\">measurement</th><th class=\"label\">A/B</th>"
+                   "</tr></thead>\n<tbody>\n");
     for (int i = 0; i < in->n_benches; i++) {
         const qw_bench_file *f = &in->benches[i];
         if (!f->has_vs) continue;
-        for (int j = 0; j < f->a.n_prefill + f->a.n_decode; j++) {
-            int pre = j < f->a.n_prefill;
-            double v = pre ? f->prefill_ratio[j] : f->decode_ratio[j - f->a.n_prefill];
+        for (int kind = 0; kind < 2; kind++) {
+            int n = kind ? f->a.n_decode : f->a.n_prefill;
+            if (!n) continue;
             qw_text_put(t, "<tr><td class=\"label\">");
-            qw_text_escape(t, base_name(f->a.model));
-            qw_text_put(t, " <span class=\"hint\">");
-            qw_text_escape(t, f->a.engine);
-            qw_text_put(t, "</span> / ");
-            qw_text_escape(t, base_name(f->b.model));
-            qw_text_put(t, " <span class=\"hint\">");
-            qw_text_escape(t, f->b.engine);
-            qw_text_put(t, "</span></td><td class=\"label\">");
-            if (pre)
-                qw_text_printf(t, "prefill tok/s, %d-token prompt", f->a.prefill[j].prompt_len);
-            else
-                qw_text_printf(t, "decode tok/s, batch %d", f->a.decode[j - f->a.n_prefill].batch);
-            char b[32];
-            fmt_sig(b, sizeof b, v, 3);
-            qw_text_printf(t, "</td><td>%s</td></tr>\n", b);
+            qw_text_escape(t, name_of(d, &f->a));
+            qw_text_put(t, "</td><td class=\"label\">");
+            qw_text_escape(t, name_of(d, &f->b));
+            qw_text_printf(t, "</td><td class=\"label\">%s</td><td class=\"label\">",
+                           kind ? "decode, by batch size" : "prefill, by prompt length");
+            for (int j = 0; j < n; j++) {
+                double v = kind ? f->decode_ratio[j] : f->prefill_ratio[j];
+                char b[32];
+                if (isfinite(v))
+                    snprintf(b, sizeof b, "%.2f", v);
+                else
+                    snprintf(b, sizeof b, EM_DASH);
+                qw_text_printf(t, "%s<span class=\"hint\">%s%d:</span> %s", j ? " &#183; " : "", kind ? "&#215;" : "",
+                               kind ? f->a.decode[j].batch : f->a.prefill[j].prompt_len, b);
+            }
+            qw_text_put(t, "</td></tr>\n");
         }
     }
     qw_text_put(t, "</tbody></table>\n");
@@ -603,7 +613,7 @@ qw_status qw_report_html(const qw_report_inputs *in, qw_text *t) {
     rows_speed(&d);
     qw_text_put(t, "</tbody>\n</table>\n");
     charts(&d);
-    paired_runs(in, t);
+    paired_runs(in, &d, t);
     sources(in, &d, t);
     qw_text_put(t, "<p class=\"meta\">Written by qwick report. Self-contained: no script, nothing fetched.</p>\n"
                    "</body>\n</html>\n");

@@ -202,6 +202,8 @@ typedef struct {
     const double *x_lo, *x_hi, *y_lo, *y_hi; // NULL: no bars on that axis
     const char *const *point_labels;         // NULL: none (the legend names the series)
     int line;                                // join the points in order
+    int color;                               // palette index + 1 (0: by series order), so a model keeps
+                                             // its colour across charts that leave some models out
 } qw_svg_series;
 
 typedef struct {
@@ -210,6 +212,7 @@ typedef struct {
     int log_x;     // log2 axis with ticks at the data's x values (batch sizes, prompt lengths)
     int y_zero;    // the y axis starts at 0
     int legend;
+    double y_max;  // upper bound of the y axis (0: none), e.g. 100 for percentages
 } qw_svg_chart;
 
 void qw_svg_chart_write(qw_text *t, const qw_svg_chart *c, const qw_svg_series *s, int n_series);

@@ -105,6 +105,11 @@ void qw_svg_chart_write(qw_text *t, const qw_svg_chart *c, const qw_svg_series *
     else
         linear_axis(&ax, xlo, xhi + (xhi - xlo) * 0.04, 0);
     linear_axis(&ay, ylo, yhi + (yhi - ylo) * 0.04, c->y_zero);
+    if (c->y_max > 0 && ay.hi > c->y_max && yhi <= c->y_max) { // no "102%" tick above a 100% point
+        double top = c->y_max + 0.04 * (c->y_max - ay.lo);    // but room for a point at 100%
+        ay.hi = ay.hi < top ? ay.hi : top;
+        while (ay.n_ticks > 0 && ay.ticks[ay.n_ticks - 1] > c->y_max + ay.step * 1e-9) ay.n_ticks--;
+    }
 
     qw_text_printf(t, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                       "font-family=\"sans-serif\" font-size=\"12\" role=\"img\" aria-label=\"", W, H, W, H);
@@ -152,7 +157,7 @@ void qw_svg_chart_write(qw_text *t, const qw_svg_chart *c, const qw_svg_series *
 
     for (int i = 0; i < n_series; i++) {
         const qw_svg_series *se = &s[i];
-        const char *col = g_colors[i % N_COLORS];
+        const char *col = g_colors[(se->color > 0 ? se->color - 1 : i) % N_COLORS];
         qw_text_put(t, "<g>");
         if (se->line) {
             int started = 0;
@@ -193,7 +198,7 @@ void qw_svg_chart_write(qw_text *t, const qw_svg_chart *c, const qw_svg_series *
     for (int i = 0; i < n_legend; i++) {
         double y = T + ph + 52 + 16.0 * i;
         qw_text_printf(t, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
-                       L, y - 10, g_colors[i % N_COLORS], L + 18, y);
+                       L, y - 10, g_colors[(s[i].color > 0 ? s[i].color - 1 : i) % N_COLORS], L + 18, y);
         qw_text_escape(t, s[i].label ? s[i].label : "");
         qw_text_put(t, "</text>\n");
     }

@@ -22,10 +22,10 @@ void qw_svg_speed_charts(qw_text *t, const qw_bench_result *const *r, const char
             c[i].lo[j] = r[i]->decode[j].tok_s.min;
             c[i].hi[j] = r[i]->decode[j].tok_s.max;
         }
-        s[i] = (qw_svg_series){names[i], r[i]->n_decode, c[i].x, c[i].y, NULL, NULL, c[i].lo, c[i].hi, NULL, 1};
+        s[i] = (qw_svg_series){names[i], r[i]->n_decode, c[i].x, c[i].y, NULL, NULL, c[i].lo, c[i].hi, NULL, 1, 0};
     }
     qw_svg_chart dc = {"Decode speed vs batch size", "sequences decoding together (batch size)",
-                       "tokens/s, all sequences", width, height, 1, 1, 1};
+                       "tokens/s, all sequences", width, height, 1, 1, 1, 0};
     qw_svg_chart_write(t, &dc, s, n);
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < r[i]->n_prefill; j++) {
@@ -37,7 +37,7 @@ void qw_svg_speed_charts(qw_text *t, const qw_bench_result *const *r, const char
         s[i].n = r[i]->n_prefill;
     }
     qw_svg_chart pc = {"Prefill speed vs prompt length", "prompt length (tokens)", "prompt tokens/s",
-                       width, height, 1, 1, 1};
+                       width, height, 1, 1, 1, 0};
     qw_svg_chart_write(t, &pc, s, n);
     free(c);
     free(s);
