@@ -23,9 +23,14 @@
 // ---------------------------------------------------------------------------------------------------
 // writing
 
-// Six significant digits: more would only print the noise of the measurement.
+// Measurements with six significant digits (more would only print their noise); counts such as bytes
+// and parameters exactly.
 static void add_num(cJSON *o, const char *key, double v) {
     if (!isfinite(v)) return;
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        cJSON_AddNumberToObject(o, key, v);
+        return;
+    }
     char buf[64];
     snprintf(buf, sizeof buf, "%.6g", v);
     cJSON_AddNumberToObject(o, key, strtod(buf, NULL));
