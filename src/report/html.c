@@ -315,7 +315,7 @@ static void rows_speed(doc *d) {
         snprintf(title, sizeof title, "Speed (medians over repetitions, %d thread%s)", threads, threads == 1 ? "" : "s");
     section(d, title);
     const qw_report_model *bm = &d->m[d->base];
-    char label[96], note[256], sp[128], up[160];
+    char label[96], note[320], sp[128], up[160];
     for (int i = 0; i < np; i++) {
         snprintf(label, sizeof label, "Prefill, %d-token prompt", plens[i]);
         row_start(d, label, "tokens/s");
