@@ -59,7 +59,7 @@ static void print_table(const qw_bench_file *f, const qw_bench_plan *p) {
     if (hb) describe("model B", b);
     printf("cpu       %s, %d threads", a->cpu, p->threads);
     if (!isnan(a->bandwidth_gb_s)) printf(", read bandwidth %.1f GB/s (measured now)", a->bandwidth_gb_s);
-    printf("\n          %d repetitions after a warm-up%s; median [min-max]\n\n", p->reps,
+    printf("\n          %d repetition%s after a warm-up%s; median [min-max]\n\n", p->reps, p->reps == 1 ? "" : "s",
            hb ? ", A and B alternating; A/B = median of paired ratios" : "");
     if (hb) print_row("", a->engine, b->engine, "A/B", 1);
     char label[64], va[64], vb[64];
