@@ -18,7 +18,7 @@ static void canon(const char *p, char *out, size_t n) {
 }
 
 typedef struct {
-    char key[4096 + 40]; // engine NUL-separated from the canonical path would do; "engine\tpath" prints too
+    char key[4096 + 40]; // "engine<TAB>canonical path"
 } key_buf;
 
 static void make_key(key_buf *k, const char *engine, const char *path) {
@@ -27,10 +27,9 @@ static void make_key(key_buf *k, const char *engine, const char *path) {
     snprintf(k->key, sizeof k->key, "%s\t%s", engine, c);
 }
 
-static int find(qw_report_model *m, key_buf *keys, int n, const key_buf *k) {
+static int find(const key_buf *keys, int n, const key_buf *k) {
     for (int i = 0; i < n; i++)
         if (strcmp(keys[i].key, k->key) == 0) return i;
-    (void)m;
     return -1;
 }
 
@@ -72,9 +71,10 @@ qw_status qw_report_models(const qw_report_inputs *in, qw_report_model **out, in
     key_buf k;
     for (int i = 0; i < in->n_evals; i++) {
         make_key(&k, "qwick", in->evals[i].model);
-        if (find(m, keys, n, &k) >= 0) {
+        int j = find(keys, n, &k);
+        if (j >= 0) {
             qw_status s = qw_error(QW_ERR_ARG, "%s: a second eval result for %s (the first is in %s)",
-                                   in->evals[i].source, in->evals[i].model, m[find(m, keys, n, &k)].eval->source);
+                                   in->evals[i].source, in->evals[i].model, m[j].eval->source);
             free(m), free(keys);
             return s;
         }
@@ -88,7 +88,7 @@ qw_status qw_report_models(const qw_report_inputs *in, qw_report_model **out, in
         for (int side = 0; side < 1 + f->has_vs; side++) {
             const qw_bench_result *r = side ? &f->b : &f->a;
             make_key(&k, r->engine, r->model);
-            int j = find(m, keys, n, &k);
+            int j = find(keys, n, &k);
             if (j < 0) {
                 j = n++;
                 keys[j] = k;
