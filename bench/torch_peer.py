@@ -4,6 +4,9 @@
 #
 #   torch_peer.py MODEL_DIR [--threads 2] [--prompt-len 512] [--decode 32] [--dtype bf16] [--runs 3] [--json]
 #   torch_peer.py MODEL_DIR --verify      # check the fast formulation against scripts/qwen2_ref.py
+#   torch_peer.py MODEL_DIR --serve --prompt-lens 128,512 --batches 1,2,4 [--decode 32] [--decode-ctx 32]
+#       what `qwick bench --vs torch` runs: loads, warms up, prints {"ready": ...}, then answers each "rep"
+#       line on stdin with one JSON line of measurements, so qwick and PyTorch alternate in one run
 #
 # To be fair to PyTorch this is the fastest honest eager formulation found on torch 1.13 CPU (no
 # scaled_dot_product_attention there): F.linear on bf16 weights (oneDNN's bf16 GEMM), q/k/v fused into one
@@ -137,6 +140,11 @@ class PeerModel:
         return {"k": [torch.empty(shp, dtype=self.dt) for _ in self.layers],
                 "v": [torch.empty(shp, dtype=self.dt) for _ in self.layers], "len": 0}
 
+    def new_cache_batch(self, batch, size):
+        shp = (batch, self.nkv, size, self.hd)
+        return {"k": [torch.empty(shp, dtype=self.dt) for _ in self.layers],
+                "v": [torch.empty(shp, dtype=self.dt) for _ in self.layers], "len": 0}
+
     def rmsnorm(self, x, w):
         xf = x.to(self.acc)
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.cfg.rms_norm_eps)
@@ -191,6 +199,48 @@ class PeerModel:
         return F.linear(self.rmsnorm(x, self.norm), self.lm_head)
 
 
+    @torch.inference_mode()
+    def forward_batch(self, tokens, cache):
+        """B sequences at the same position side by side (tokens (B, T), a cache from new_cache_batch): the
+        same formulation as forward with a leading batch dimension. Returns the last position's logits (B, V)."""
+        B, T = tokens.shape
+        s0 = cache["len"]
+        S = s0 + T
+        nh, nkv, hd = self.nh, self.nkv, self.hd
+        nrep = nh // nkv
+        cos, sin = self.cos[s0:S], self.sin[s0:S]
+        mask = None
+        if T > 1:
+            allowed = torch.arange(S)[None, :] <= torch.arange(s0, S)[:, None]
+            mask = torch.zeros(T, S, dtype=self.dt).masked_fill_(~allowed, torch.finfo(self.dt).min)
+        scale = hd ** -0.5
+        qd, kvd = nh * hd, nkv * hd
+        x = F.embedding(tokens, self.embed)                                     # (B, T, hidden)
+        for li, L in enumerate(self.layers):
+            h = self.rmsnorm(x, L["in_norm"])
+            qkv = F.linear(h, L["wqkv"], L["bqkv"])
+            q = qkv[..., :qd].view(B, T, nh, hd).transpose(1, 2)
+            k = qkv[..., qd:qd + kvd].view(B, T, nkv, hd).transpose(1, 2)
+            v = qkv[..., qd + kvd:].view(B, T, nkv, hd).transpose(1, 2)
+            q = self.rot(q, cos, sin)
+            cache["k"][li][:, :, s0:S] = self.rot(k, cos, sin)
+            cache["v"][li][:, :, s0:S] = v
+            K, V = cache["k"][li][:, :, :S].contiguous(), cache["v"][li][:, :, :S]
+            qg = q.reshape(B, nkv, nrep * T, hd)
+            att = torch.matmul(qg, K.transpose(-1, -2)) * scale                 # (B, nkv, nrep*T, S)
+            if mask is not None:
+                att = (att.view(B, nkv, nrep, T, S) + mask).view(B, nkv, nrep * T, S)
+            att = F.softmax(att, dim=-1, dtype=self.acc).to(self.dt)
+            o = torch.matmul(att, V).view(B, nh, T, hd).transpose(1, 2).reshape(B, T, qd)
+            x = x + F.linear(o, L["wo"])
+            h = self.rmsnorm(x, L["post_norm"])
+            gu = F.linear(h, L["wgu"])
+            I = gu.shape[-1] // 2
+            x = x + F.linear(F.silu(gu[..., :I]) * gu[..., I:], L["wd"])
+        cache["len"] = S
+        return F.linear(self.rmsnorm(x[:, -1], self.norm), self.lm_head)
+
+
 def verify(model_dir, threads):
     """The fast formulation against the reference (same dtype), on a prompt and a few decode steps."""
     from qwen2_ref import Qwen2Ref, rel_err
@@ -211,6 +261,76 @@ def verify(model_dir, threads):
             b = peer.forward(torch.tensor([tok]), c2).float().numpy()
             errs.append(rel_err(b, a))
         print(f"verify {dt}: peer vs reference rel err prefill {errs[0]:.2e}, decode max {max(errs[1:]):.2e}")
+        # the batched path: two sequences side by side against each run alone
+        seqs = torch.as_tensor(rng.integers(0, V, size=(2, 7)))
+        cb = peer.new_cache_batch(2, 64)
+        lb = peer.forward_batch(seqs, cb)
+        nxt = torch.argmax(lb, -1)
+        lb2 = peer.forward_batch(nxt[:, None], cb)
+        berr = 0.0
+        for i in range(2):
+            c = peer.new_cache(64)
+            l1 = peer.forward(seqs[i], c)[-1]
+            l2 = peer.forward(nxt[i:i + 1], c)[-1]
+            berr = max(berr, rel_err(lb[i].float().numpy(), l1.float().numpy()),
+                       rel_err(lb2[i].float().numpy(), l2.float().numpy()))
+        print(f"verify {dt}: batched vs one sequence at a time rel err {berr:.2e}")
+
+
+def serve(a):
+    """One repetition of the whole plan per "rep" line on stdin, answered with one JSON line on stdout."""
+    plens = [int(x) for x in a.prompt_lens.split(",")]
+    batches = [int(x) for x in a.batches.split(",")]
+    torch.set_num_threads(a.threads)
+    m = PeerModel(a.model_dir, a.dtype, max_seq=max(max(plens), a.decode_ctx + a.decode) + 1)
+    V = m.cfg.vocab_size
+    rng = np.random.default_rng(a.seed)
+
+    def one_rep():
+        res = {"prefill": [], "decode": []}
+        for P in plens:
+            cache = m.new_cache(P)
+            prompt = torch.as_tensor(rng.integers(0, V, size=P))
+            t = time.perf_counter()
+            logits = m.forward(prompt, cache)
+            tp = time.perf_counter()
+            int(torch.argmax(logits[-1]))
+            tf = time.perf_counter()
+            res["prefill"].append({"prompt_len": P, "tok_s": P / (tp - t), "ttft_s": tf - t})
+        for B in batches:
+            n = a.decode
+            if B == 1:  # the single-sequence path, the formulation tuned for it
+                cache = m.new_cache(a.decode_ctx + n)
+                tok = int(torch.argmax(m.forward(torch.as_tensor(rng.integers(0, V, size=a.decode_ctx)), cache)[-1]))
+                t = time.perf_counter()
+                for _ in range(n):
+                    tok = int(torch.argmax(m.forward(torch.tensor([tok]), cache)[-1]))
+            else:
+                cache = m.new_cache_batch(B, a.decode_ctx + n)
+                toks = torch.argmax(m.forward_batch(torch.as_tensor(rng.integers(0, V, size=(B, a.decode_ctx))),
+                                                    cache), -1)
+                t = time.perf_counter()
+                for _ in range(n):
+                    toks = torch.argmax(m.forward_batch(toks[:, None], cache), -1)
+            dt = time.perf_counter() - t
+            res["decode"].append({"batch": B, "tok_s": B * n / dt, "tpot_s": dt / n})
+        return res
+
+    one_rep()  # warm-up, before qwick starts measuring
+    n_params = sum(x.numel() for L in m.layers for x in L.values()) + m.embed.numel() + m.norm.numel() + \
+        (0 if m.lm_head is m.embed else m.lm_head.numel())
+    print(json.dumps({"ready": True, "peer": "pytorch-eager", "torch": torch.__version__,
+                      "model": os.path.abspath(a.model_dir), "dtype": a.dtype, "threads": a.threads,
+                      "model_bytes": m.weight_bytes, "n_params": n_params, "step_bytes": m.decode_bytes}), flush=True)
+    mon = CpuMonitor()
+    for line in sys.stdin:
+        if line.strip() != "rep":
+            break
+        mon.start()
+        res = one_rep()
+        res["foreign_cpu_load"] = round(mon.stop(), 3)
+        res["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps(res), flush=True)
 
 
 def main():
@@ -226,7 +346,18 @@ def main():
                     help="before measuring, wait up to S seconds for 3 s in which other processes use <5%% CPU")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--verify", action="store_true", help="check against scripts/qwen2_ref.py and exit")
+    ap.add_argument("--serve", action="store_true", help="answer 'rep' lines on stdin (qwick bench --vs torch)")
+    ap.add_argument("--prompt-lens", default="512", help="--serve: prompt lengths, comma-separated")
+    ap.add_argument("--batches", default="1", help="--serve: sequences decoding together, comma-separated")
+    ap.add_argument("--decode-ctx", type=int, default=32, help="--serve: tokens each sequence holds before decoding")
     a = ap.parse_args()
+    if a.serve:
+        try:
+            serve(a)
+        except Exception as e:  # noqa: BLE001 -- reported to qwick, which names it in its error
+            print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+            sys.exit(1)
+        return
     if a.verify:
         verify(a.model_dir, a.threads)
         return

@@ -69,5 +69,6 @@ int qw_cmd_tokenize(int argc, char **argv);
 int qw_cmd_bench(int argc, char **argv);
 int qw_cmd_eval(int argc, char **argv);
 int qw_cmd_convert(int argc, char **argv);
+int qw_cmd_report(int argc, char **argv);
 
 #endif

@@ -276,8 +276,7 @@ static int run(eval_opts *o, const char *model_path) {
         }
     }
     if (s == QW_OK) {
-        double model_bytes = 0;
-        for (int i = 0; i < m->st.n_files; i++) model_bytes += (double)m->st.maps[i].size;
+        double model_bytes = (double)qw_model_file_bytes(m);
         eval_opts out = *o;
         out.ctx = ppl_ctx;
         if (o->json) print_json(&out, m, model_bytes, &pr, tr, n_tasks, qw_time_sec() - t0);

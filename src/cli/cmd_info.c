@@ -19,9 +19,7 @@ int qw_cmd_info(int argc, char **argv) {
     if (s != QW_OK) return qw_cli_fail(s);
     const qw_config *c = &m->config;
     double kv_per_token = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * 4; // f32 cache
-    size_t file_bytes = 0;
-    for (int i = 0; i < m->st.n_files; i++) file_bytes += m->st.maps[i].size;
-    file_bytes += m->gguf.map.size;
+    size_t file_bytes = qw_model_file_bytes(m);
     int n_files = m->st.n_files + (m->gguf.map.data != NULL);
     int64_t n_tensors = m->st.n_tensors + m->gguf.n_tensors;
     if (json) {

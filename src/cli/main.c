@@ -14,6 +14,7 @@ static const struct {
     {"convert", qw_cmd_convert, "write a model as GGUF for llama.cpp (float or quantized)"},
     {"bench", qw_cmd_bench, "measure prefill and decode speed and memory"},
     {"eval", qw_cmd_eval, "perplexity, KL divergence against a reference, task accuracy"},
+    {"report", qw_cmd_report, "write an HTML report comparing models (accuracy and speed)"},
 };
 
 static void usage(FILE *f) {

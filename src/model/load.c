@@ -101,3 +101,9 @@ int qw_model_stop_tokens(const qw_model *m, int32_t *out, int cap) {
     }
     return n;
 }
+
+size_t qw_model_file_bytes(const qw_model *m) {
+    size_t n = m->gguf.map.size;
+    for (int i = 0; i < m->st.n_files; i++) n += m->st.maps[i].size;
+    return n;
+}

@@ -64,6 +64,8 @@ typedef struct {
 } qw_gguf_save_opts;
 qw_status qw_model_save_gguf(const qw_model *m, const char *path, const qw_gguf_save_opts *o);
 int qw_model_is_eos(const qw_model *m, int32_t tok);
+// Bytes of the files the weights come from (safetensors shards or the GGUF file): the model's size on disk.
+size_t qw_model_file_bytes(const qw_model *m);
 // The ids that end a reply: the eos ids of config/generation_config plus ChatML's <|im_end|> and
 // <|endoftext|> when the tokenizer has them. Returns how many were written (at most cap).
 int qw_model_stop_tokens(const qw_model *m, int32_t *out, int cap);
