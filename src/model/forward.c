@@ -162,9 +162,10 @@ static void attn_run(void *ctx, int ith, int nth) {
     int kvd = kv->kv_dim[a->layer];
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = a->scores + (size_t)ith * (size_t)a->n_ctx;
-    int64_t p0, p1;
-    qw_split_rows((int64_t)a->b->n_tokens * a->n_heads, 1, ith, nth, &p0, &p1);
-    for (int64_t p = p0; p < p1; p++) {
+    // pairs are dealt out in turn, not in halves: later tokens attend over more positions, so halves of a
+    // prefill would leave one thread with most of the work
+    int64_t n_pairs = (int64_t)a->b->n_tokens * a->n_heads;
+    for (int64_t p = ith; p < n_pairs; p += nth) {
         int t = (int)(p / a->n_heads), h = (int)(p % a->n_heads), kh = h / group;
         int pos = a->b->pos[t];
         size_t base = kv->layer_offset[a->layer] + (size_t)a->b->seq[t] * (size_t)kv->n_ctx * (size_t)kvd;
