@@ -134,16 +134,9 @@ typedef struct {
 
 static qw_status get_num(const ctx *c, const cJSON *o, const char *obj, const char *key, int required,
                          double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *out = NAN;
-    if (!v || cJSON_IsNull(v)) {
-        if (required) return qw_error(QW_ERR_FORMAT, "%s: %s%s has no \"%s\"", c->path, c->where, obj, key);
-        return QW_OK;
-    }
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return qw_error(QW_ERR_FORMAT, "%s: %s%s: \"%s\" must be a number", c->path, c->where, obj, key);
-    *out = v->valuedouble;
-    return QW_OK;
+    char where[96];
+    snprintf(where, sizeof where, "%s%s", c->where, obj);
+    return qw_report_json_num(o, c->path, where, key, required, out);
 }
 
 static qw_status get_str(const ctx *c, const cJSON *o, const char *key, int required, char *buf, size_t n) {

@@ -20,14 +20,7 @@ typedef struct {
 } ctx;
 
 static qw_status num(const ctx *c, const cJSON *o, const char *where, const char *key, int required, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *out = NAN;
-    if (!v || cJSON_IsNull(v))
-        return required ? qw_error(QW_ERR_FORMAT, "%s: %s has no \"%s\"", c->path, where, key) : QW_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return qw_error(QW_ERR_FORMAT, "%s: %s: \"%s\" must be a number", c->path, where, key);
-    *out = v->valuedouble;
-    return QW_OK;
+    return qw_report_json_num(o, c->path, where, key, required, out);
 }
 
 static qw_status ci(const ctx *c, const cJSON *o, const char *where, const char *key, double *lo, double *hi) {

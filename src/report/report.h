@@ -225,4 +225,10 @@ void qw_svg_speed_charts(qw_text *t, const qw_bench_result *const *r, const char
 qw_status qw_svg_speed_file(const char *path, const qw_bench_result *const *r, const char *const *names,
                             int n);
 
+// A number field of a result file's JSON object: NAN when absent or null (an error when required), an
+// error naming path, where and key when it is not a finite number. Both readers (bench, eval) use it.
+struct cJSON;
+qw_status qw_report_json_num(const struct cJSON *o, const char *path, const char *where, const char *key, int required,
+                             double *out);
+
 #endif
