@@ -47,9 +47,11 @@ static int32_t argmax(const float *x, int n) {
     return best;
 }
 
-static const float *g_sort_keys;
-static int by_logit_desc(const void *a, const void *b) {
-    float x = g_sort_keys[*(const int32_t *)a], y = g_sort_keys[*(const int32_t *)b];
+// Sorts candidate ids by their logit, highest first (ties by id). The logits come as qsort_r's argument,
+// not a global, so samplers on different threads (a server's sequences) do not share state.
+static int by_logit_desc(const void *a, const void *b, void *keys) {
+    const float *logits = keys;
+    float x = logits[*(const int32_t *)a], y = logits[*(const int32_t *)b];
     return x < y ? 1 : x > y ? -1 : (*(const int32_t *)a - *(const int32_t *)b);
 }
 
@@ -78,7 +80,6 @@ int32_t qw_sampler_sample(qw_sampler *s, float *logits, const int32_t *history, 
     // candidates: top-k first (a partial selection keeps the sort small), then sort them
     int n = V;
     for (int i = 0; i < V; i++) s->idx[i] = i;
-    g_sort_keys = logits;
     int k = p->top_k > 0 && p->top_k < V ? p->top_k : V;
     if (k < V) { // quickselect: the k largest to the front in O(V), so only k are sorted
         int lo = 0, hi = V - 1, want = k - 1;
@@ -102,7 +103,7 @@ int32_t qw_sampler_sample(qw_sampler *s, float *logits, const int32_t *history, 
         }
         n = k;
     }
-    qsort(s->idx, (size_t)n, sizeof(int32_t), by_logit_desc);
+    qsort_r(s->idx, (size_t)n, sizeof(int32_t), by_logit_desc, logits);
 
     // softmax at temperature over the candidates
     float mx = logits[s->idx[0]], sum = 0;
