@@ -201,11 +201,27 @@ int qw_cmd_init(int argc, char **argv) {
     c.rms_norm_eps = 1e-6f;
     c.tie_word_embeddings = sh.tied;
     c.dtype = type;
-    c.bos_token_id = 151643;
+    // <|endoftext|> and <|im_end|> as the tokenizer numbers them: a trimmed vocabulary renumbers them
+    int32_t eot = 151643, im_end = 151645;
+    if (tok_dir) {
+        char path[4096];
+        qw_path_join(path, sizeof path, tok_dir, "tokenizer.json");
+        qw_tokenizer *tok = NULL;
+        qw_status ts = qw_tok_load(&tok, path);
+        if (ts != QW_OK) return qw_cli_fail(ts);
+        eot = qw_tok_find(tok, "<|endoftext|>");
+        im_end = qw_tok_find(tok, "<|im_end|>");
+        qw_tok_free(tok);
+        if (eot < 0 || im_end < 0) {
+            fprintf(stderr, "qwick: %s: the tokenizer has no <|endoftext|> or <|im_end|> token\n", path);
+            return 1;
+        }
+    }
+    c.bos_token_id = eot;
     c.n_eos = 2;
-    c.eos_ids[0] = 151645;
-    c.eos_ids[1] = 151643;
-    c.pad_token_id = 151643;
+    c.eos_ids[0] = im_end;
+    c.eos_ids[1] = eot;
+    c.pad_token_id = eot;
     c.gen_do_sample = 1;
     c.gen_temperature = 0.7f;
     c.gen_top_k = 20;
