@@ -26,13 +26,6 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    // libgomp reads its wait policy when it loads. Passive waiting makes every qw_parallel cost
-    // milliseconds on VMs whose idle vCPUs are descheduled, so unless the caller chose a policy,
-    // run again with workers that spin between the back-to-back matmuls of a forward pass.
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "active", 1);
-        execv("/proc/self/exe", argv);
-    }
     const char *isa = "best", *tname = "bf16", *nlist = "1,4,16,512", *only = NULL;
     int nth = qw_threads_default();
     double min_time = 0.5;
@@ -63,8 +56,8 @@ int main(int argc, char **argv) {
 
     qw_cpu_set_level(qw_cpu_max_level());
     double bw0 = qw_measure_bandwidth((size_t)1 << 30, nth, 5);
-    printf("cpu: %s, %d threads (OMP_WAIT_POLICY=%s); weights %s\n", qw_cpu_describe(), nth,
-           getenv("OMP_WAIT_POLICY"), qw_type_name(wt));
+    printf("cpu: %s, %d threads; weights %s in 2 MB pages, as a loaded model's\n", qw_cpu_describe(), nth,
+           qw_type_name(wt));
     printf("measured read bandwidth at the start: %.1f GB/s (%%bw below: against the best so far)\n\n", bw0);
     printf("%-8s %-20s %5s %10s %10s %9s %8s %7s\n", "isa", "shape", "n", "best ms", "median ms", "GFLOP/s", "GB/s",
            "%bw");
@@ -89,7 +82,7 @@ int main(int argc, char **argv) {
             if (copies < 1) copies = 1;
             void **W = malloc(sizeof(void *) * (size_t)copies);
             for (int c = 0; c < copies; c++) {
-                W[c] = qw_malloc_aligned(wbytes);
+                W[c] = qw_alloc_huge(wbytes);
                 uint16_t *h = W[c];
                 float *f = W[c];
                 size_t cnt = wbytes / (wt == QW_TYPE_F32 ? 4 : 2);
@@ -129,7 +122,7 @@ int main(int argc, char **argv) {
                 qw_free_aligned(y);
                 qw_free_aligned(x);
             }
-            for (int c = 0; c < copies; c++) qw_free_aligned(W[c]);
+            for (int c = 0; c < copies; c++) qw_free_huge(W[c], wbytes);
             free(W);
         }
     }

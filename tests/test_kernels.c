@@ -176,6 +176,54 @@ static void test_vec(const char *lv) {
     }
 }
 
+// Tiled attention against the double reference: rows of one head group with different last keys
+// (a prefill block's causal staircase, rows ending before or inside a later tile), head sizes with and
+// without the SIMD paths, contexts across several tiles, random data with a few large scores.
+static void test_attn(const char *lv) {
+    static const int hds[] = {128, 64, 48, 40};
+    static const int Rs[] = {1, 2, 3, 7, 16, 64};
+    for (size_t ih = 0; ih < sizeof hds / sizeof hds[0]; ih++)
+        for (size_t ir = 0; ir < sizeof Rs / sizeof Rs[0]; ir++) {
+            int hd = hds[ih], R = Rs[ir];
+            int n_keys = 1 + (int)(qw_rng_u64(&rng) % 300);
+            int64_t ld = hd * 3 + 4; // the cache holds other heads between one key's rows
+            float *K = malloc(sizeof(float) * (size_t)(n_keys * ld)), *V = malloc(sizeof(float) * (size_t)(n_keys * ld));
+            float *qb = malloc(sizeof(float) * (size_t)(R * hd)), *ob = malloc(sizeof(float) * (size_t)(2 * R * hd));
+            float *scratch = qw_malloc_aligned(sizeof(float) * qw_attn_scratch_floats(R, hd));
+            const float *q[QW_ATTN_MAX_ROWS];
+            float *o[QW_ATTN_MAX_ROWS], *oref[QW_ATTN_MAX_ROWS];
+            int32_t last[QW_ATTN_MAX_ROWS];
+            for (int64_t i = 0; i < n_keys * ld; i++) {
+                K[i] = qw_rng_normal(&rng);
+                V[i] = qw_rng_normal(&rng);
+            }
+            for (int i = 0; i < R * hd; i++) qb[i] = 0.3f * qw_rng_normal(&rng) * (i % 17 == 0 ? 8.0f : 1.0f);
+            for (int r = 0; r < R; r++) {
+                q[r] = qb + r * hd;
+                o[r] = ob + r * hd;
+                oref[r] = ob + (R + r) * hd;
+                // alternate a staircase ending at the last key with arbitrary earlier ends
+                last[r] = r % 2 ? n_keys - 1 - (R - 1 - r) / 2 : (int32_t)(qw_rng_u64(&rng) % (uint64_t)n_keys);
+                if (last[r] < 0) last[r] = 0;
+            }
+            float scale = 1.0f / sqrtf((float)hd);
+            qw_attn_rows(R, hd, q, last, K, V, ld, scale, o, scratch);
+            qw_attn_rows_ref(R, hd, q, last, K, V, ld, scale, oref);
+            double worst = 0;
+            for (int r = 0; r < R; r++)
+                for (int d = 0; d < hd; d++) {
+                    double e = fabs((double)o[r][d] - oref[r][d]) / (fabs(oref[r][d]) + 0.05);
+                    if (e > worst) worst = e;
+                }
+            CHECKF(worst < 2e-5, "%s attention hd=%d R=%d keys=%d: rel error %.3g", lv, hd, R, n_keys, worst);
+            free(K);
+            free(V);
+            free(qb);
+            free(ob);
+            qw_free_aligned(scratch);
+        }
+}
+
 static void test_cpu(void) {
     const qw_cpu_features *f = qw_cpu();
     int max = qw_cpu_max_level();
@@ -197,6 +245,7 @@ int main(void) {
         CHECK(qw_cpu_set_level(lv) == lv);
         printf("level %s: %s\n", qw_cpu_level_name(lv), qw_cpu_describe());
         test_vec(qw_cpu_level_name(lv));
+        test_attn(qw_cpu_level_name(lv));
         test_matmul_level(qw_cpu_level_name(lv));
         double gbs = qw_measure_bandwidth((size_t)16 << 20, 2, 1);
         CHECK(gbs > 0 && isfinite(gbs));

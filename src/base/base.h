@@ -77,6 +77,16 @@ typedef struct {
 } qw_mmap;
 qw_status qw_mmap_open(qw_mmap *m, const char *path);
 void qw_mmap_close(qw_mmap *m);
+// Replaces a mapping of path by a private copy of the file in anonymous memory at the same address
+// (pointers into it stay valid), backed by 2 MB pages where the kernel grants them. Streaming weights
+// from 4 KB file pages costs a TLB miss every 4 KB: on the machines measured the copy reads 30-50%
+// faster. The page cache's copy is no longer mapped, so resident memory stays one copy. On a read
+// error the file is mapped back and the error returned. nth threads copy.
+qw_status qw_mmap_make_resident(qw_mmap *m, const char *path, int nth);
+// Anonymous memory of n bytes (rounded up to a page), asking for 2 MB pages; NULL when out of memory.
+// For large buffers that are streamed (the bandwidth probe). Free with qw_free_huge(p, n).
+void *qw_alloc_huge(size_t n);
+void qw_free_huge(void *p, size_t n);
 
 // Reads a whole file into a NUL-terminated heap buffer (caller frees with free()). max_size bounds
 // what is accepted, so a hostile path (a device, a huge file) is refused rather than swallowed.

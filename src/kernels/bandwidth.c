@@ -20,7 +20,7 @@ double qw_measure_bandwidth(size_t bytes, int nth, int reps) {
     if (reps < 1) reps = 1;
     size_t per = bytes / (size_t)nth / 4096 * 4096;
     if (per == 0) return 0;
-    char *buf = qw_malloc_aligned(per * (size_t)nth);
+    char *buf = qw_alloc_huge(per * (size_t)nth); // the pages the weights live in (qw_mmap_make_resident)
     if (!buf) return 0;
     memset(buf, 1, per * (size_t)nth); // fault every page in before timing
     bw_ctx c = {.buf = buf, .per_thread = per};
@@ -35,6 +35,6 @@ double qw_measure_bandwidth(size_t bytes, int nth, int reps) {
             double gbs = (double)(per * (size_t)nth) / dt * 1e-9;
             if (gbs > best) best = gbs;
         }
-    qw_free_aligned(buf);
+    qw_free_huge(buf, per * (size_t)nth);
     return best;
 }

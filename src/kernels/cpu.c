@@ -89,6 +89,7 @@ static void apply_level(int level) {
         if (!a.dot) a.dot = t->dot;
         if (!a.axpy) a.axpy = t->axpy;
         if (!a.scale) a.scale = t->scale;
+        if (!a.attn) a.attn = t->attn;
         if (!a.read[0]) memcpy(a.read, t->read, sizeof a.read);
     }
     g_active = a;

@@ -54,6 +54,22 @@ void qw_vec_axpy_f32(int64_t n, float alpha, const float *x, float *y); // y += 
 void qw_vec_scale_f32(int64_t n, float alpha, float *y);                // y *= alpha
 
 // ---------------------------------------------------------------------------------------------------
+// attention: R query rows of one KV head (a GQA group's heads, for one or several tokens of one
+// sequence) against that head's keys and values. Row r attends to keys 0..last[r]:
+//   out[r] = sum_j softmax_j(scale * q[r] . K[j]) V[j]
+// K and V rows are ld floats apart (the cache's layout). Keys are walked in tiles of QW_ATTN_TILE with
+// an online softmax, so the cost is one pass over K and V per call, shared by all R rows.
+// scratch: qw_attn_scratch_floats(R, hd) floats, 64-byte aligned. R <= QW_ATTN_MAX_ROWS.
+#define QW_ATTN_MAX_ROWS 64
+#define QW_ATTN_TILE 64
+size_t qw_attn_scratch_floats(int R, int hd);
+void qw_attn_rows(int R, int hd, const float *const *q, const int32_t *last, const float *K, const float *V,
+                  int64_t ld, float scale, float *const *out, float *scratch);
+// The reference: exact two-pass softmax in double.
+void qw_attn_rows_ref(int R, int hd, const float *const *q, const int32_t *last, const float *K, const float *V,
+                      int64_t ld, float scale, float *const *out);
+
+// ---------------------------------------------------------------------------------------------------
 // Streaming read bandwidth with nth threads in GB/s (1e9 bytes/s): the best of `reps` passes of the
 // fastest read kernel of the current level over a fresh buffer of `bytes` (>= 1 GB recommended so no
 // cache holds it). Returns 0 if the buffer cannot be allocated.

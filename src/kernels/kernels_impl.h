@@ -32,12 +32,22 @@ struct qw_mm {
 static inline int64_t qw_round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n);
 
+typedef void (*qw_attn_fn)(int R, int hd, const float *const *q, const int32_t *last, const float *K,
+                           const float *V, int64_t ld, float scale, float *const *out, float *scratch);
+void qw_attn_rows_generic(int R, int hd, const float *const *q, const int32_t *last, const float *K,
+                          const float *V, int64_t ld, float scale, float *const *out, float *scratch);
+void qw_attn_rows_avx2(int R, int hd, const float *const *q, const int32_t *last, const float *K,
+                       const float *V, int64_t ld, float scale, float *const *out, float *scratch);
+void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *last, const float *K,
+                         const float *V, int64_t ld, float scale, float *const *out, float *scratch);
+
 // The functions one dispatch level provides. A NULL entry falls back to the level below.
 typedef struct {
     void (*mm_plan)(qw_mm *mm); // may leave mm->rows NULL to decline (type or shape it lacks)
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
+    qw_attn_fn attn; // qw_attn_rows for hd a multiple of 16
     // Read kernels: each reads bytes (a multiple of 4096, 64-byte aligned) once; the result only
     // defeats dead-code elimination. qw_measure_bandwidth reports the best of them.
     uint64_t (*read[4])(const void *p, size_t bytes);
@@ -56,6 +66,7 @@ typedef struct {
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
+    qw_attn_fn attn;
     uint64_t (*read[4])(const void *p, size_t bytes);
 } qw_kernel_active;
 const qw_kernel_active *qw_kernels(void);

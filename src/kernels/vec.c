@@ -36,6 +36,7 @@ const qw_kernel_table qw_kernels_generic = {
     .dot = dot_generic,
     .axpy = axpy_generic,
     .scale = scale_generic,
+    .attn = qw_attn_rows_generic,
     .read = {read_generic},
 };
 

@@ -39,6 +39,12 @@ qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ct
         return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
                         m->path, m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
     const qw_config *c = &m->config;
+    for (int l = 0; l < c->n_layers; l++)
+        if (m->layers[l].n_kv_heads < 1 || m->layers[l].n_heads % m->layers[l].n_kv_heads ||
+            m->layers[l].n_heads / m->layers[l].n_kv_heads > QW_ATTN_MAX_ROWS)
+            return qw_error(QW_ERR_UNSUPPORTED, "%s: layer %d has %d query heads for %d KV heads (qwick "
+                            "takes groups of at most %d)", m->path, l, m->layers[l].n_heads,
+                            m->layers[l].n_kv_heads, QW_ATTN_MAX_ROWS);
     s->max_tokens = max_tokens;
     s->n_threads = n_threads < 1 ? 1 : n_threads;
     s->scores_ctx = n_ctx;
@@ -61,12 +67,13 @@ qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ct
     s->hb = qw_malloc_aligned(T * ff * 4);
     s->hb2 = qw_malloc_aligned(T * ff * 4);
     s->rope = qw_malloc_aligned(T * (size_t)c->head_dim * 4);
-    s->scores = qw_malloc_aligned((size_t)s->n_threads * (size_t)n_ctx * 4);
+    s->scores = qw_malloc_aligned((size_t)s->n_threads * qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, c->head_dim) * 4);
+    s->blocks = malloc(sizeof(int) * 2 * T);
     s->work = work ? qw_malloc_aligned(work) : NULL;
     s->bytes = 4 * (T * (2 * h + 2 * qd + 2 * kvd + 2 * ff + (size_t)c->head_dim) +
-                    (size_t)s->n_threads * (size_t)n_ctx) + work;
+                    (size_t)s->n_threads * qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, c->head_dim)) + work;
     if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 || !s->rope ||
-        !s->scores || (work && !s->work)) {
+        !s->scores || !s->blocks || (work && !s->work)) {
         qw_state_free(s);
         return qw_error(QW_ERR_NOMEM, "activations for %d tokens: out of memory", max_tokens);
     }
@@ -76,6 +83,7 @@ qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ct
 void qw_state_free(qw_state *s) {
     void *p[] = {s->x, s->xb, s->q, s->k, s->v, s->att, s->hb, s->hb2, s->rope, s->scores, s->work};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) qw_free_aligned(p[i]);
+    free(s->blocks);
     memset(s, 0, sizeof *s);
 }
 
@@ -143,7 +151,14 @@ static void swiglu_run(void *ctx, int ith, int nth) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// attention: every (token, head) pair is one task; threads split the pairs.
+// attention: the batch is cut into blocks of consecutive tokens of one sequence; one task is a block
+// and a KV head, i.e. the rows of that head's query group for those tokens, all reading the same keys
+// and values once (qw_attn_rows). Tasks go heaviest first to whichever thread is free, since a
+// prefill's later blocks attend over many more positions than its first.
+
+typedef struct {
+    int t0, nt; // batch tokens [t0, t0 + nt), one sequence
+} attn_block;
 
 typedef struct {
     const qw_batch *b;
@@ -151,40 +166,52 @@ typedef struct {
     int layer, n_heads, n_kv_heads, hd;
     const float *q; // (n, n_heads * hd), roped
     float *out;     // (n, n_heads * hd)
-    float *scores;  // (nth, n_ctx)
-    int n_ctx;
+    float *scratch; // (nth, scratch_floats)
+    size_t scratch_floats;
+    const attn_block *blocks;
+    int n_blocks;
+    int next; // tasks handed out so far (atomic)
 } attn_task;
 
 static void attn_run(void *ctx, int ith, int nth) {
     attn_task *a = ctx;
+    (void)nth;
     const qw_kv_cache *kv = a->kv;
     int hd = a->hd, group = a->n_heads / a->n_kv_heads;
     int kvd = kv->kv_dim[a->layer];
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = a->scores + (size_t)ith * (size_t)a->n_ctx;
-    // pairs are dealt out in turn, not in halves: later tokens attend over more positions, so halves of a
-    // prefill would leave one thread with most of the work
-    int64_t n_pairs = (int64_t)a->b->n_tokens * a->n_heads;
-    for (int64_t p = ith; p < n_pairs; p += nth) {
-        int t = (int)(p / a->n_heads), h = (int)(p % a->n_heads), kh = h / group;
-        int pos = a->b->pos[t];
-        size_t base = kv->layer_offset[a->layer] + (size_t)a->b->seq[t] * (size_t)kv->n_ctx * (size_t)kvd;
-        const float *K = kv->k + base + (size_t)kh * hd, *V = kv->v + base + (size_t)kh * hd;
-        const float *q = a->q + ((size_t)t * a->n_heads + h) * hd;
-        float mx = -INFINITY;
-        for (int j = 0; j <= pos; j++) {
-            sc[j] = qw_vec_dot_f32(hd, q, K + (size_t)j * kvd) * scale;
-            if (sc[j] > mx) mx = sc[j];
-        }
-        float sum = 0;
-        for (int j = 0; j <= pos; j++) {
-            sc[j] = expf(sc[j] - mx);
-            sum += sc[j];
-        }
-        float *o = a->out + ((size_t)t * a->n_heads + h) * hd;
-        memset(o, 0, sizeof(float) * (size_t)hd);
-        for (int j = 0; j <= pos; j++) qw_vec_axpy_f32(hd, sc[j] / sum, V + (size_t)j * kvd, o);
+    float *scratch = a->scratch + (size_t)ith * a->scratch_floats;
+    int n_tasks = a->n_blocks * a->n_kv_heads;
+    for (;;) {
+        int task = __atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED);
+        if (task >= n_tasks) break;
+        const attn_block *bl = &a->blocks[a->n_blocks - 1 - task / a->n_kv_heads]; // last (heaviest) first
+        int kh = task % a->n_kv_heads;
+        const float *q[QW_ATTN_MAX_ROWS];
+        float *o[QW_ATTN_MAX_ROWS];
+        int32_t last[QW_ATTN_MAX_ROWS];
+        int R = 0;
+        for (int t = bl->t0; t < bl->t0 + bl->nt; t++)
+            for (int g = 0; g < group; g++, R++) {
+                size_t row = ((size_t)t * a->n_heads + (size_t)kh * group + g) * hd;
+                q[R] = a->q + row;
+                o[R] = a->out + row;
+                last[R] = a->b->pos[t];
+            }
+        size_t base = kv->layer_offset[a->layer] + (size_t)a->b->seq[bl->t0] * (size_t)kv->n_ctx * (size_t)kvd +
+                      (size_t)kh * hd;
+        qw_attn_rows(R, hd, q, last, kv->k + base, kv->v + base, kvd, scale, o, scratch);
     }
+}
+
+// Cuts the batch into blocks of at most max_nt consecutive tokens of one sequence.
+static int attn_blocks(const qw_batch *b, int max_nt, attn_block *out) {
+    int n = 0;
+    for (int t = 0; t < b->n_tokens; t++) {
+        if (n > 0 && out[n - 1].nt < max_nt && b->seq[t] == b->seq[out[n - 1].t0]) out[n - 1].nt++;
+        else out[n++] = (attn_block){t, 1};
+    }
+    return n;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -245,8 +272,12 @@ qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_b
             memcpy(kv->k + off, s->k + t * kvd, sizeof(float) * (size_t)kvd);
             memcpy(kv->v + off, s->v + t * kvd, sizeof(float) * (size_t)kvd);
         }
+        int group = y->n_heads / y->n_kv_heads;
+        int max_nt = group <= QW_ATTN_MAX_ROWS ? QW_ATTN_MAX_ROWS / group : 1;
         attn_task at = {.b = b, .kv = kv, .layer = l, .n_heads = y->n_heads, .n_kv_heads = y->n_kv_heads,
-                        .hd = hd, .q = s->q, .out = s->att, .scores = s->scores, .n_ctx = s->scores_ctx};
+                        .hd = hd, .q = s->q, .out = s->att, .scratch = s->scores,
+                        .scratch_floats = qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, hd),
+                        .blocks = s->blocks, .n_blocks = attn_blocks(b, max_nt, s->blocks)};
         int64_t attn_work = 0; // multiply-adds of q.k and p.v over every (token, head)
         for (int64_t t = 0; t < n; t++) attn_work += 2 * (int64_t)(b->pos[t] + 1) * y->n_heads * hd;
         qw_parallel(attn_run, &at, threads_for(s, attn_work));

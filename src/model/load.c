@@ -61,6 +61,7 @@ qw_status qw_model_load(qw_model **out, const char *path) {
         qw_path_join(tp, sizeof tp, path, "tokenizer.json");
         if (qw_file_exists(tp)) s = qw_tok_load(&m->tok, tp);
     }
+    if (s == QW_OK) s = qw_model_make_resident(m);
     if (s == QW_OK && m->tok && qw_tok_n_vocab(m->tok) > m->config.vocab_size)
         qw_warn("%s: tokenizer has %d tokens but the model only %d rows; ids past that are refused",
                 path, qw_tok_n_vocab(m->tok), m->config.vocab_size);
@@ -69,6 +70,15 @@ qw_status qw_model_load(qw_model **out, const char *path) {
         return s;
     }
     *out = m;
+    return QW_OK;
+}
+
+qw_status qw_model_make_resident(qw_model *m) {
+    const char *e = getenv("QWICK_MMAP");
+    if (e && *e && strcmp(e, "0") != 0) return QW_OK;
+    int nth = qw_threads_default();
+    for (int i = 0; i < m->st.n_files; i++) QW_TRY(qw_mmap_make_resident(&m->st.maps[i], m->st.paths[i], nth));
+    if (m->gguf.map.data) QW_TRY(qw_mmap_make_resident(&m->gguf.map, m->gguf.path, nth));
     return QW_OK;
 }
 

@@ -149,6 +149,7 @@ static qw_status load_gguf(qw_model **out, const char *path, int allow_quantized
         return qw_error(QW_ERR_NOMEM, "out of memory");
     }
     qw_status s = load(m, path, allow_quantized);
+    if (s == QW_OK && !allow_quantized) s = qw_model_make_resident(m); // converting reads each weight once
     if (s != QW_OK) {
         qw_model_free(m);
         return s;

@@ -117,8 +117,9 @@ typedef struct {
     float *hb;     // (max_tokens, max n_ff)
     float *hb2;    // (max_tokens, max n_ff)
     float *rope;   // (max_tokens, head_dim) cos | sin per token
-    float *scores; // (n_threads, n_ctx) softmax scratch
-    int scores_ctx;
+    float *scores; // (n_threads, qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, head_dim)) attention scratch
+    int scores_ctx; // positions must stay below this (the n_ctx the state was made for)
+    void *blocks;   // (max_tokens) attention blocks of the batch
     void *work;    // matmul scratch
     size_t work_bytes;
     size_t bytes;

@@ -24,4 +24,9 @@ typedef qw_status (*qw_find_tensor_fn)(void *ctx, const char *name, int64_t d0, 
 qw_status qw_model_wire(qw_model *m, const qw_tensor_names *names, qw_find_tensor_fn find, void *ctx,
                         const char *path);
 
+// Copies the model's files into huge-page memory in place of their mappings (qw_mmap_make_resident),
+// unless the environment sets QWICK_MMAP=1: decode streams every weight once per token, and the copy
+// streams it 30-50% faster than 4 KB file pages. Done after wiring so a bad file fails before any copy.
+qw_status qw_model_make_resident(qw_model *m);
+
 #endif

@@ -73,5 +73,6 @@ const qw_kernel_table qw_kernels_avx2 = {
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .scale = scale_avx2,
+    .attn = qw_attn_rows_avx2,
     .read = {read_plain, read_t0_1k, read_nta_4k},
 };

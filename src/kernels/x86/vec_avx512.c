@@ -93,5 +93,6 @@ const qw_kernel_table qw_kernels_avx512 = {
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .scale = scale_avx512,
+    .attn = qw_attn_rows_avx512,
     .read = {read_plain, read_plain_ymm, read_t0_1k, read_nta_4k},
 };

@@ -1,0 +1,167 @@
+// kernels/x86/attn_avx512: qw_attn_rows with AVX-512: scores of 4 rows x 64 keys in 16 registers,
+// a vector exp, and p.V for 2 rows x 64 dims in 8 registers. Same algorithm as attn_tile.inc.
+#include "../kernels_impl.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+// exp(x) for x <= 0 (softmax arguments), ~2 ulp: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
+// polynomial (Cephes' expf coefficients), times 2^n by scalef. Clamped below so -inf gives 0.
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+// s[r][0..63] = q[r] . kt[:, 0..63] for rows r0..r0+nr-1 (nr <= 4)
+static inline void scores4(int nr, int hd, const float *const *q, const float *kt, float *s) {
+    __m512 a[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) a[r][i] = _mm512_setzero_ps();
+    const float *q0 = q[0], *q1 = q[nr > 1 ? 1 : 0], *q2 = q[nr > 2 ? 2 : 0], *q3 = q[nr > 3 ? 3 : 0];
+    for (int d = 0; d < hd; d++) {
+        const float *kd = kt + (size_t)d * QW_ATTN_TILE;
+        __m512 k0 = _mm512_load_ps(kd), k1 = _mm512_load_ps(kd + 16), k2 = _mm512_load_ps(kd + 32),
+               k3 = _mm512_load_ps(kd + 48);
+        __m512 b0 = _mm512_set1_ps(q0[d]), b1 = _mm512_set1_ps(q1[d]), b2 = _mm512_set1_ps(q2[d]),
+               b3 = _mm512_set1_ps(q3[d]);
+#define QW_ROW(r, b)                                                                                         \
+    a[r][0] = _mm512_fmadd_ps(b, k0, a[r][0]);                                                               \
+    a[r][1] = _mm512_fmadd_ps(b, k1, a[r][1]);                                                               \
+    a[r][2] = _mm512_fmadd_ps(b, k2, a[r][2]);                                                               \
+    a[r][3] = _mm512_fmadd_ps(b, k3, a[r][3]);
+        QW_ROW(0, b0) QW_ROW(1, b1) QW_ROW(2, b2) QW_ROW(3, b3)
+#undef QW_ROW
+    }
+    for (int r = 0; r < nr; r++)
+        for (int i = 0; i < 4; i++) _mm512_store_ps(s + (size_t)r * QW_ATTN_TILE + 16 * i, a[r][i]);
+}
+
+// o[r] = o[r] * corr[r] + sum_j p[r][j] V[j] for 1 or 2 rows, dims in chunks of 64 (or 16 at the tail)
+static inline void pv2(int nr, int hd, int nj, const float *p, const float *corr, const float *V, int64_t ld,
+                       float *o) {
+    const float *p1 = p + (nr > 1 ? QW_ATTN_TILE : 0);
+    float *o1 = o + (nr > 1 ? hd : 0);
+    int d0 = 0;
+    for (; d0 + 64 <= hd; d0 += 64) {
+        __m512 c0 = _mm512_set1_ps(corr[0]), c1 = _mm512_set1_ps(corr[nr > 1]);
+        __m512 a0[4], a1[4];
+        for (int i = 0; i < 4; i++) {
+            a0[i] = _mm512_mul_ps(_mm512_load_ps(o + d0 + 16 * i), c0);
+            a1[i] = _mm512_mul_ps(_mm512_load_ps(o1 + d0 + 16 * i), c1);
+        }
+        for (int j = 0; j < nj; j++) {
+            const float *vj = V + (size_t)j * ld + d0;
+            __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
+                   v3 = _mm512_loadu_ps(vj + 48);
+            __m512 b0 = _mm512_set1_ps(p[j]), b1 = _mm512_set1_ps(p1[j]);
+            a0[0] = _mm512_fmadd_ps(b0, v0, a0[0]);
+            a0[1] = _mm512_fmadd_ps(b0, v1, a0[1]);
+            a0[2] = _mm512_fmadd_ps(b0, v2, a0[2]);
+            a0[3] = _mm512_fmadd_ps(b0, v3, a0[3]);
+            a1[0] = _mm512_fmadd_ps(b1, v0, a1[0]);
+            a1[1] = _mm512_fmadd_ps(b1, v1, a1[1]);
+            a1[2] = _mm512_fmadd_ps(b1, v2, a1[2]);
+            a1[3] = _mm512_fmadd_ps(b1, v3, a1[3]);
+        }
+        for (int i = 0; i < 4; i++) {
+            _mm512_store_ps(o + d0 + 16 * i, a0[i]);
+            if (nr > 1) _mm512_store_ps(o1 + d0 + 16 * i, a1[i]);
+        }
+    }
+    for (; d0 < hd; d0 += 16) {
+        __m512 a0 = _mm512_mul_ps(_mm512_load_ps(o + d0), _mm512_set1_ps(corr[0]));
+        __m512 a1 = _mm512_mul_ps(_mm512_load_ps(o1 + d0), _mm512_set1_ps(corr[nr > 1]));
+        for (int j = 0; j < nj; j++) {
+            __m512 v = _mm512_loadu_ps(V + (size_t)j * ld + d0);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), v, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(p1[j]), v, a1);
+        }
+        _mm512_store_ps(o + d0, a0);
+        if (nr > 1) _mm512_store_ps(o1 + d0, a1);
+    }
+}
+
+void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *last, const float *K, const float *V,
+                         int64_t ld, float scale, float *const *out, float *scratch) {
+    enum { T = QW_ATTN_TILE };
+    float *kt = scratch;                       // (hd, T)
+    float *s = kt + (size_t)hd * T;            // (R, T)
+    float *o = s + (size_t)R * T;              // (R, hd)
+    float *m = o + (size_t)R * hd, *l = m + R; // (R) each
+    float corr[QW_ATTN_MAX_ROWS];
+    int32_t jmax = 0;
+    for (int r = 0; r < R; r++) {
+        if (last[r] > jmax) jmax = last[r];
+        m[r] = -INFINITY;
+        l[r] = 0;
+    }
+    memset(o, 0, sizeof(float) * (size_t)R * (size_t)hd);
+    __m512 vscale = _mm512_set1_ps(scale);
+    for (int32_t j0 = 0; j0 <= jmax; j0 += T) {
+        int nj = jmax + 1 - j0 < T ? jmax + 1 - j0 : T;
+        // transpose the tile: 16 keys x 16 dims at a time would be faster; this runs once per R rows
+        for (int d = 0; d < hd; d++) {
+            float *kd = kt + (size_t)d * T;
+            for (int j = 0; j < nj; j++) kd[j] = K[(size_t)(j0 + j) * ld + d];
+            for (int j = nj; j < T; j++) kd[j] = 0;
+        }
+        for (int r0 = 0; r0 < R; r0 += 4) {
+            int nr = R - r0 < 4 ? R - r0 : 4;
+            int any = 0;
+            for (int r = r0; r < r0 + nr; r++) any |= last[r] >= j0;
+            if (any) scores4(nr, hd, q + r0, kt, s + (size_t)r0 * T);
+        }
+        for (int r = 0; r < R; r++) {
+            corr[r] = 1;
+            if (last[r] < j0) continue;
+            float *sr = s + (size_t)r * T;
+            int nv = last[r] - j0 + 1 < nj ? last[r] - j0 + 1 : nj;
+            __m512 x[4], mx = _mm512_set1_ps(m[r]);
+            __mmask16 k[4]; // keys this row may see: the first nv
+            for (int i = 0; i < 4; i++) {
+                k[i] = (__mmask16)(16 * i >= nv ? 0 : nv - 16 * i >= 16 ? 0xffff : (1u << (nv - 16 * i)) - 1);
+                x[i] = _mm512_mask_mul_ps(_mm512_set1_ps(-INFINITY), k[i], _mm512_load_ps(sr + 16 * i), vscale);
+                mx = _mm512_max_ps(mx, x[i]);
+            }
+            float mnew = _mm512_reduce_max_ps(mx);
+            __m512 vm = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
+            for (int i = 0; i < 4; i++) {
+                __m512 e = _mm512_maskz_mov_ps(k[i], exp512(_mm512_sub_ps(x[i], vm)));
+                _mm512_store_ps(sr + 16 * i, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            corr[r] = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
+            m[r] = mnew;
+            l[r] = l[r] * corr[r] + _mm512_reduce_add_ps(sum);
+        }
+        for (int r0 = 0; r0 < R; r0 += 2) {
+            int nr = R - r0 < 2 ? R - r0 : 2;
+            if (last[r0] < j0 && (nr < 2 || last[r0 + 1] < j0)) continue;
+            // a row whose keys ended before this tile (paired with one that goes on) adds nothing
+            for (int r = r0; r < r0 + nr; r++)
+                if (last[r] < j0) memset(s + (size_t)r * T, 0, sizeof(float) * T);
+            int nvj = 0;
+            for (int r = r0; r < r0 + nr; r++) {
+                int nv = last[r] - j0 + 1 < nj ? last[r] - j0 + 1 : nj;
+                if (nv > nvj) nvj = nv;
+            }
+            pv2(nr, hd, nvj, s + (size_t)r0 * T, corr + r0, V + (size_t)j0 * ld, ld, o + (size_t)r0 * hd);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m512 inv = _mm512_set1_ps(1.0f / l[r]);
+        for (int d = 0; d < hd; d += 16)
+            _mm512_storeu_ps(out[r] + d, _mm512_mul_ps(_mm512_load_ps(o + (size_t)r * hd + d), inv));
+    }
+}
