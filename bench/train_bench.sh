@@ -34,10 +34,13 @@ print(f"`bench/train_bench.sh {threads}` (shape `{shape}`, {steps} timed steps a
       f"CPU {cpu}, {threads} threads; load average {l0} before, {l1} after.\n")
 print("| engine | tok/s (median) | runs | s/step | params |")
 print("|---|---|---|---|---|")
-print(f"| qwick ({q[0]['gemm']} GEMM, f32) | {qm:.0f} | {', '.join(f'{x['tok_s']:.0f}' for x in q)} | "
-      f"{statistics.median(x['step_s'] for x in q):.2f} (fwd {q[-1]['forward_s']:.2f}, bwd {q[-1]['backward_s']:.2f}, "
-      f"AdamW {q[-1]['optimizer_s']:.2f}) | {q[0]['params']:,} |")
-print(f"| PyTorch {t[0]['torch']} eager, f32 | {tm:.0f} | {', '.join(f'{x['tok_s']:.0f}' for x in t)} | "
-      f"{statistics.median(x['step_s'] for x in t):.2f} | {t[0]['params']:,} |")
+qr = ", ".join("%.0f" % x["tok_s"] for x in q)
+tr = ", ".join("%.0f" % x["tok_s"] for x in t)
+qs = statistics.median(x["step_s"] for x in q)
+ts = statistics.median(x["step_s"] for x in t)
+last = q[-1]
+print(f"| qwick ({q[0]['gemm']} GEMM, f32) | {qm:.0f} | {qr} | {qs:.2f} (fwd {last['forward_s']:.2f}, "
+      f"bwd {last['backward_s']:.2f}, AdamW {last['optimizer_s']:.2f}) | {q[0]['params']:,} |")
+print(f"| PyTorch {t[0]['torch']} eager, f32 | {tm:.0f} | {tr} | {ts:.2f} | {t[0]['params']:,} |")
 print(f"\nqwick / PyTorch: **{qm / tm:.2f}x**")
 PY
