@@ -2,9 +2,9 @@
 # PyTorch autograd reference for qwick's training engine (src/train): a small random Qwen2 model, a batch,
 # the loss and every parameter gradient (computed in float64), and ten AdamW steps (float32, two accumulated
 # micro-batches per step, global-norm clipping, warm-up + cosine) with their losses. tests/test_train_torch.c
-# reads what this writes; the committed copy is tests/fixtures/train/<case>/.
+# reads what this writes; the committed copy is tests/train_fixtures/<case>/.
 #
-#   train_ref.py [--out tests/fixtures/train]
+#   train_ref.py [--out tests/train_fixtures]
 #
 # The forward is HF transformers' eager Qwen2 written out as differentiable tensor code: embedding, RMSNorm
 # (x * rsqrt(mean(x^2) + eps), then weight *), q/k/v with bias, RoPE with f32 inverse frequencies and HF's
@@ -200,7 +200,7 @@ def make_case(c, out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
-                                                  "fixtures", "train"))
+                                                  "train_fixtures"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     for c in CASES:

@@ -1,5 +1,5 @@
 // tests/test_train_torch: qwick's training step against PyTorch autograd (scripts/train_ref.py wrote the
-// fixtures in tests/fixtures/train/, or in $QWICK_TRAIN_FIXTURES): the loss and every parameter gradient
+// fixtures in tests/train_fixtures/, or in $QWICK_TRAIN_FIXTURES): the loss and every parameter gradient
 // (torch in float64) within 1e-4 relative per tensor, and the losses of ten AdamW steps (torch float32,
 // accumulated micro-batches, clipping, warm-up + cosine) within 1e-4 relative.
 #include "test.h"
@@ -142,7 +142,7 @@ static void run_case(const char *dir) {
 
 int main(void) {
     const char *root = getenv("QWICK_TRAIN_FIXTURES");
-    if (!root || !*root) root = "tests/fixtures/train";
+    if (!root || !*root) root = "tests/train_fixtures";
     static const char *cases[] = {"gqa2_tied", "gqa4_untied"};
     for (int i = 0; i < 2; i++) {
         char d[1024];
