@@ -70,5 +70,7 @@ int qw_cmd_bench(int argc, char **argv);
 int qw_cmd_eval(int argc, char **argv);
 int qw_cmd_convert(int argc, char **argv);
 int qw_cmd_report(int argc, char **argv);
+int qw_cmd_train(int argc, char **argv);
+int qw_cmd_finetune(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const struct {
     {"bench", qw_cmd_bench, "measure prefill and decode speed and memory"},
     {"eval", qw_cmd_eval, "perplexity, KL divergence against a reference, task accuracy"},
     {"report", qw_cmd_report, "write an HTML report comparing models (accuracy and speed)"},
+    {"train", qw_cmd_train, "train a new small model from scratch on text or chat JSONL"},
+    {"finetune", qw_cmd_finetune, "fine-tune a model (full or LoRA) on chat JSONL or text"},
 };
 
 static void usage(FILE *f) {
