@@ -320,6 +320,7 @@ def serve(a):
     n_params = sum(x.numel() for L in m.layers for x in L.values()) + m.embed.numel() + m.norm.numel() + \
         (0 if m.lm_head is m.embed else m.lm_head.numel())
     print(json.dumps({"ready": True, "peer": "pytorch-eager", "torch": torch.__version__,
+                      "version": f"torch {torch.__version__}",
                       "model": os.path.abspath(a.model_dir), "dtype": a.dtype, "threads": a.threads,
                       "model_bytes": m.weight_bytes, "n_params": n_params, "step_bytes": m.decode_bytes}), flush=True)
     mon = CpuMonitor()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli_bench: `qwick bench` on a tiny model: the JSON has every field with sane values (never
 # timings against a bar), --vs FOLDER and --vs torch give both sides and ratios, --svg writes a chart,
-# bad lists and --vs llama.cpp are refused clearly, and a bench result feeds `qwick report`.
+# bad lists are refused clearly, and a bench result feeds `qwick report` (--vs llama.cpp: cli_llamacpp.sh).
 set -u
 q="$1/qwick"
 tmp=$(mktemp -d)
@@ -76,8 +76,6 @@ else
     echo "skip --vs torch (no PyTorch for /usr/bin/python3)"
 fi
 
-out=$("$q" bench "$tmp/tiny" --vs llama.cpp 2>&1); rc=$?
-[ $rc -eq 2 ] && grep -q "not built into bench" <<< "$out"; check "--vs llama.cpp is refused clearly ($out)" $?
 for args in "-p 0" "-p 8,x" "-B 1,,2" "-B 0" "-r 0" "-r 101" "-n 0"; do
     out=$("$q" bench "$tmp/tiny" $args 2>&1); rc=$?
     [ $rc -eq 2 ] && [ -n "$out" ]; check "bench $args is a usage error" $?

@@ -1,12 +1,18 @@
 // cli/cmd_bench: `qwick bench MODEL [--vs OTHER]`: prefill and batched-decode speed, time to first token,
-// peak memory and GB/s against measured bandwidth, optionally alternating with a second model or PyTorch.
+// peak memory and GB/s against measured bandwidth, optionally alternating with a second model, PyTorch or
+// llama.cpp (both peers run in a child process; see qw_bench_peer_spec).
 #include "cli.h"
 
 #include "kernels/kernels.h"
 #include "report/report.h"
 
+#include "model/model.h"
+
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // "128,512" -> {128, 512}; 0 on a malformed or out-of-range list.
@@ -99,13 +105,13 @@ static void print_table(const qw_bench_file *f, const qw_bench_plan *p) {
 
 typedef struct {
     qw_bench_runner *run; // qwick model
-    qw_torch_peer *peer;  // or the PyTorch peer
+    qw_bench_peer *peer;  // or a peer engine
     qw_bench_samples *s;
     qw_bench_result r;
 } side;
 
 static qw_status side_rep(side *x, int rep) {
-    return x->run ? qw_bench_runner_rep(x->run, x->s, rep) : qw_torch_peer_rep(x->peer, x->s, rep);
+    return x->run ? qw_bench_runner_rep(x->run, x->s, rep) : qw_bench_peer_rep(x->peer, x->s, rep);
 }
 
 static const char *torch_script(char *buf, size_t n) {
@@ -113,6 +119,55 @@ static const char *torch_script(char *buf, size_t n) {
     if (e && *e) return e;
     snprintf(buf, n, "%s/../bench/torch_peer.py", qw_cli_models_dir());
     return buf;
+}
+
+static const char *llamacpp_peer(char *buf, size_t n) {
+    const char *e = getenv("QWICK_LLAMACPP_PEER");
+    if (e && *e) snprintf(buf, n, "%s", e);
+    else snprintf(buf, n, "%s/../.ref/llamacpp/bin/llamacpp_peer", qw_cli_models_dir());
+    return buf;
+}
+
+static int is_llamacpp(const char *vs) {
+    return vs && (strcmp(vs, "llama.cpp") == 0 || strcmp(vs, "llama") == 0 || strcmp(vs, "llamacpp") == 0);
+}
+
+// llama.cpp runs GGUF only: an HF folder is written to a temporary GGUF of its own dtype (bf16 stays bf16,
+// bit for bit) in $TMPDIR, which both engines then run, so they share one copy of the weights in the page
+// cache. dir receives the temporary folder to remove ("" when MODEL is a GGUF already, used as it is).
+static qw_status gguf_for_llamacpp(const char *model, char *gguf, size_t n, char *dir, size_t dn, int threads,
+                                   int tty) {
+    dir[0] = 0;
+    if (!qw_dir_exists(model)) {
+        snprintf(gguf, n, "%s", model);
+        return QW_OK;
+    }
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, dn, "%s/qwick-bench-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        qw_status s =
+            qw_error(QW_ERR_IO, "%s: cannot create a temporary folder for the GGUF: %s", dir, strerror(errno));
+        dir[0] = 0;
+        return s;
+    }
+    snprintf(gguf, n, "%s/model.gguf", dir);
+    qw_model *m;
+    QW_TRY(qw_model_load_for_convert(&m, model));
+    if (tty)
+        fprintf(stderr, "qwick bench: writing %s as a %s GGUF for llama.cpp (%s)\n", model,
+                qw_type_name(m->config.dtype), gguf);
+    qw_gguf_save_opts o = {m->config.dtype, "bench", NULL, threads};
+    qw_status s = qw_model_save_gguf(m, gguf, &o);
+    qw_model_free(m);
+    return s == QW_OK ? s : qw_error_wrap(s, "--vs llama.cpp: converting %s to GGUF", model);
+}
+
+static void remove_tmp(const char *dir) {
+    if (!dir[0]) return;
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/model.gguf", dir);
+    unlink(p);
+    rmdir(dir);
 }
 
 int qw_cmd_bench(int argc, char **argv) {
@@ -124,8 +179,9 @@ int qw_cmd_bench(int argc, char **argv) {
         {"--n-gen", "-n", QW_OPT_INT, &n_gen, "decode steps per measurement (default 32)"},
         {"--reps", "-r", QW_OPT_INT, &reps, "repetitions after one warm-up (default 3): median, min, max"},
         {"--threads", "-t", QW_OPT_INT, &threads, "threads, for the peer too (default: QWICK_THREADS or all cores)"},
-        {"--vs", NULL, QW_OPT_STR, &vs, "also measure OTHER, alternating: a model folder, or 'torch' (PyTorch "
-                                        "eager on the same weights)"},
+        {"--vs", NULL, QW_OPT_STR, &vs, "also measure OTHER, alternating: a model folder or GGUF, 'torch' (PyTorch "
+                                        "eager on the same weights) or 'llama.cpp' (on the same GGUF; an HF "
+                                        "folder is converted to a temporary GGUF of its dtype first)"},
         {"--json", NULL, QW_OPT_FLAG, &json, "print one JSON object instead of the table"},
         {"--svg", NULL, QW_OPT_STR, &svg, "write charts (speed vs batch size and vs prompt length) to FILE"},
         {"--decode-ctx", NULL, QW_OPT_INT, &decode_ctx, "prompt tokens each decoding sequence holds first (default 32)"},
@@ -133,7 +189,7 @@ int qw_cmd_bench(int argc, char **argv) {
         {"--seed", NULL, QW_OPT_INT, &seed, "seed of the random token ids (default 7)"},
         {"--no-bandwidth", NULL, QW_OPT_FLAG, &no_bw, "skip measuring the machine's read bandwidth"},
     };
-    qw_cmd_spec spec = {"qwick bench MODEL [--vs OTHER|torch] [options]",
+    qw_cmd_spec spec = {"qwick bench MODEL [--vs OTHER|torch|llama.cpp] [options]",
                         "Measures prefill tok/s and time to first token at each prompt length, decode tok/s and "
                         "time per output token with 1..N sequences decoding together, peak memory, and decode GB/s "
                         "as a share of this machine's read bandwidth (measured by the same run). Token ids are "
@@ -159,11 +215,6 @@ int qw_cmd_bench(int argc, char **argv) {
                 QW_BENCH_MAX_REPS);
         return 2;
     }
-    if (vs && (strcmp(vs, "llama.cpp") == 0 || strcmp(vs, "llama") == 0 || strcmp(vs, "llamacpp") == 0)) {
-        fprintf(stderr, "qwick: --vs llama.cpp is not built into bench yet; write the GGUF with `qwick convert` and "
-                        "compare with scripts/llamacpp_check.mjs, or use --vs torch or --vs FOLDER here.\n");
-        return 2;
-    }
     plan.n_gen = n_gen;
     plan.reps = reps;
     plan.chunk = chunk;
@@ -174,23 +225,44 @@ int qw_cmd_bench(int argc, char **argv) {
 
     qw_bench_file *f = calloc(1, sizeof *f);
     side a = {0}, b = {0};
+    int llama = is_llamacpp(vs), torch = vs && strcmp(vs, "torch") == 0;
+    char gguf[PATH_MAX + 16], tmpdir[PATH_MAX], peer_exe[4096] = "", chunk_s[16];
+    const char *model = pos[0];
+    tmpdir[0] = 0;
     a.s = malloc(sizeof *a.s);
     b.s = malloc(sizeof *b.s);
     qw_status s = f && a.s && b.s ? QW_OK : qw_error(QW_ERR_NOMEM, "out of memory");
     if (s == QW_OK) {
         qw_bench_samples_clear(a.s);
         qw_bench_samples_clear(b.s);
-        if (tty) fprintf(stderr, "qwick bench: loading %s\n", pos[0]);
-        s = qw_bench_runner_init(&a.run, pos[0], &plan, &a.r);
+        llamacpp_peer(peer_exe, sizeof peer_exe);
+        if (llama && access(peer_exe, X_OK) != 0) // before any conversion
+            s = qw_error(QW_ERR_IO, "%s: the llama.cpp peer is not built (bash scripts/llamacpp_install.sh && bash "
+                         "bench/llamacpp_peer_build.sh, or set QWICK_LLAMACPP_PEER)", peer_exe);
+        if (s == QW_OK && llama) {
+            s = gguf_for_llamacpp(pos[0], gguf, sizeof gguf, tmpdir, sizeof tmpdir, plan.threads, tty);
+            model = gguf;
+        }
     }
-    int torch = vs && strcmp(vs, "torch") == 0;
-    if (s == QW_OK && torch) {
+    if (s == QW_OK) {
+        if (tty) fprintf(stderr, "qwick bench: loading %s\n", model);
+        s = qw_bench_runner_init(&a.run, model, &plan, &a.r);
+    }
+    if (s == QW_OK && (torch || llama)) {
         char buf[4096];
         const char *py = getenv("QWICK_PYTHON");
         signal(SIGPIPE, SIG_IGN); // a peer that dies mid-write must become an error, not kill qwick
-        if (tty) fprintf(stderr, "qwick bench: starting the PyTorch peer (it loads and warms up first)\n");
-        s = qw_torch_peer_start(&b.peer, py && *py ? py : "/usr/bin/python3", torch_script(buf, sizeof buf), pos[0],
-                                &plan, &b.r);
+        snprintf(chunk_s, sizeof chunk_s, "%d", plan.chunk);
+        const char *const llama_extra[] = {"--chunk", chunk_s, NULL};
+        qw_bench_peer_spec ps = {"PyTorch peer", "pytorch-eager", py && *py ? py : "/usr/bin/python3",
+                                 "scripts/install_torch.sh", torch_script(buf, sizeof buf),
+                                 "set QWICK_TORCH_PEER", pos[0], NULL};
+        if (llama)
+            ps = (qw_bench_peer_spec){"llama.cpp peer", "llama.cpp", peer_exe,
+                                      "bash scripts/llamacpp_install.sh && bash bench/llamacpp_peer_build.sh, or set "
+                                      "QWICK_LLAMACPP_PEER", NULL, NULL, model, llama_extra};
+        if (tty) fprintf(stderr, "qwick bench: starting the %s (it loads and warms up first)\n", ps.name);
+        s = qw_bench_peer_start(&b.peer, &ps, &plan, &b.r);
     } else if (s == QW_OK && vs) {
         if (tty) fprintf(stderr, "qwick bench: loading %s\n", vs);
         s = qw_bench_runner_init(&b.run, vs, &plan, &b.r);
@@ -206,7 +278,7 @@ int qw_cmd_bench(int argc, char **argv) {
         s = side_rep(first, r);
         if (s == QW_OK && vs) s = side_rep(second, r);
     }
-    qw_torch_peer_stop(b.peer);
+    qw_bench_peer_stop(b.peer);
     b.peer = NULL;
     // after the measurements (and the peer's exit): its 1 GiB buffer must not count in the peak RSS
     double bw = NAN;
@@ -231,9 +303,16 @@ int qw_cmd_bench(int argc, char **argv) {
             qw_bench_file_ratios(f, &plan, a.s, a.s);
         }
     }
-    qw_torch_peer_stop(b.peer);
+    qw_bench_peer_stop(b.peer);
     qw_bench_runner_free(b.run);
     qw_bench_runner_free(a.run);
+    if (s == QW_OK && tmpdir[0]) { // the rows name what the user gave, not the temporary file
+        char abs[PATH_MAX];
+        const char *src = realpath(pos[0], abs) ? abs : pos[0];
+        snprintf(f->a.model, sizeof f->a.model, "%s", src);
+        snprintf(f->b.model, sizeof f->b.model, "%s", src);
+    }
+    remove_tmp(tmpdir);
     if (s == QW_OK && svg) {
         const qw_bench_result *rs[2] = {&f->a, &f->b};
         char na[300], nb[300];
@@ -251,6 +330,9 @@ int qw_cmd_bench(int argc, char **argv) {
             free(txt);
         } else {
             print_table(f, &plan);
+            if (tmpdir[0])
+                printf("llama.cpp runs GGUF only: both engines ran this folder written to a temporary %s GGUF "
+                       "(the same weights, bit for bit).\n", f->a.dtype);
         }
     }
     free(a.s);

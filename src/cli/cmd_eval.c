@@ -115,8 +115,8 @@ static void print_json(const eval_opts *o, const qw_model *m, double model_bytes
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", m->path);
     cJSON_AddNumberToObject(j, "model_bytes", model_bytes);
-    cJSON_AddNumberToObject(j, "n_params", (double)m->n_params);
-    cJSON_AddNumberToObject(j, "bpw", m->n_params ? 8 * model_bytes / (double)m->n_params : 0);
+    cJSON_AddNumberToObject(j, "n_params", m->n_params ? (double)m->n_params : NAN); // NaN prints as null
+    cJSON_AddNumberToObject(j, "bpw", m->n_params ? 8 * model_bytes / (double)m->n_params : NAN);
     if (o->ppl) {
         cJSON *p = cJSON_AddObjectToObject(j, "ppl");
         cJSON_AddStringToObject(p, "file", o->ppl);
@@ -183,8 +183,11 @@ static void print_json(const eval_opts *o, const qw_model *m, double model_bytes
 
 static void print_table(const eval_opts *o, const qw_model *m, double model_bytes, const qw_ppl_result *pr,
                         const task_report *tr, int n_tasks, double secs) {
-    printf("model        %s  (%.3f B params, %.1f MB, %.2f bits/weight)\n", m->path, m->n_params / 1e9,
-           model_bytes / 1e6, m->n_params ? 8 * model_bytes / (double)m->n_params : 0);
+    if (isnan(model_bytes))
+        printf("model        %s  (saved log-probs)\n", m->path);
+    else
+        printf("model        %s  (%.3f B params, %.1f MB, %.2f bits/weight)\n", m->path, m->n_params / 1e9,
+               model_bytes / 1e6, m->n_params ? 8 * model_bytes / (double)m->n_params : 0);
     if (o->ppl) {
         printf("\nperplexity   %s  (ctx %d, stride %d: %lld tokens scored in %d windows)\n", o->ppl, o->ctx, o->stride,
                (long long)pr->n_scored, pr->n_windows);
@@ -225,6 +228,46 @@ static void print_table(const eval_opts *o, const qw_model *m, double model_byte
 }
 
 // ---------------------------------------------------------------------------------------------------
+
+// MODEL is a saved-logits file (another engine's log-probs, e.g. from bench/llamacpp_peer logits): only its
+// divergence from a --ref logits file saved on the same windows can be measured.
+static int run_files(eval_opts *o, const char *cand_path) {
+    double t0 = qw_time_sec();
+    const char *why = NULL;
+    if (!o->ref || qw_dir_exists(o->ref) || !qw_logits_file_is(o->ref))
+        why = "MODEL is a saved-logits file: compare it with --ref REF_LOGITS (saved on the same text and windows)";
+    else if (o->tasks) why = "MODEL is a saved-logits file: it cannot answer --task items";
+    else if (o->save) why = "MODEL is a saved-logits file: --save-logits does not apply";
+    if (why) {
+        fprintf(stderr, "qwick: %s\n", why);
+        return 2;
+    }
+    qw_logits_reader cf, rf;
+    memset(&rf, 0, sizeof rf);
+    qw_ppl_result pr;
+    memset(&pr, 0, sizeof pr);
+    qw_status s = qw_logits_reader_open(&cf, cand_path);
+    if (s == QW_OK) {
+        s = qw_logits_reader_open(&rf, o->ref);
+        if (s == QW_OK) {
+            s = qw_eval_perplexity_files(&cf, &rf, o->limit, o->threads, &pr);
+            if (s == QW_OK) {
+                qw_model m; // only its path is shown: size and parameters are not in the file
+                memset(&m, 0, sizeof m);
+                m.path = (char *)cand_path;
+                eval_opts out = *o;
+                out.ctx = cf.h.ctx;
+                out.stride = cf.h.stride;
+                if (!out.ppl) out.ppl = o->ref; // the text is known only as the tokens both files hold
+                if (o->json) print_json(&out, &m, NAN, &pr, NULL, 0, qw_time_sec() - t0);
+                else print_table(&out, &m, NAN, &pr, NULL, 0, qw_time_sec() - t0);
+            }
+            qw_logits_reader_close(&rf);
+        }
+        qw_logits_reader_close(&cf);
+    }
+    return s == QW_OK ? 0 : qw_cli_fail(s);
+}
 
 static int run(eval_opts *o, const char *model_path) {
     double t0 = qw_time_sec();
@@ -317,13 +360,16 @@ int qw_cmd_eval(int argc, char **argv) {
     qw_cmd_spec spec = {"qwick eval MODEL [--ppl TEXT] [--task FILE.jsonl] [--ref MODEL|LOGITS] [options]",
                         "Measures a model's accuracy: perplexity over a text (with its standard error), KL divergence "
                         "and top-token agreement against a reference model or its saved logits, and accuracy on "
-                        "JSONL tasks with 95% confidence intervals and a paired McNemar test against the reference.",
+                        "JSONL tasks with 95% confidence intervals and a paired McNemar test against the reference. "
+                        "MODEL may itself be saved logits (another engine's, e.g. from bench/llamacpp_peer logits "
+                        "--like REF): then --ref REF_LOGITS gives its KLD, agreement and PPL on the same windows.",
                         opts, (int)(sizeof opts / sizeof opts[0]), 1, 1};
     const char *pos[1];
     int n_pos, r = qw_cli_parse(&spec, argc, argv, pos, &n_pos);
     if (r) return r == 1 ? 0 : 2;
     const char *why = NULL;
-    if (!o.ppl && !o.tasks) why = "nothing to evaluate: give --ppl TEXT and/or --task FILE.jsonl";
+    int files = !qw_dir_exists(pos[0]) && qw_logits_file_is(pos[0]); // MODEL is saved logits: --ppl optional
+    if (!o.ppl && !o.tasks && !files) why = "nothing to evaluate: give --ppl TEXT and/or --task FILE.jsonl";
     else if (o.save && !o.ppl) why = "--save-logits needs --ppl TEXT";
     else if (o.ctx < 0 || o.stride < 0 || o.limit < 0) why = "--ctx, --stride and --limit must not be negative";
     else if (o.max_new < 1 || o.parallel < 1 || o.batch < 1) why = "--max-new, --parallel and --batch must be positive";
@@ -332,5 +378,6 @@ int qw_cmd_eval(int argc, char **argv) {
         return 2;
     }
     if (o.threads <= 0) o.threads = qw_threads_default();
+    if (!qw_dir_exists(pos[0]) && qw_logits_file_is(pos[0])) return run_files(&o, pos[0]);
     return run(&o, pos[0]);
 }

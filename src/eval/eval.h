@@ -155,6 +155,11 @@ typedef struct {
 // caps the run.
 qw_status qw_eval_perplexity(const qw_model *m, const int32_t *tokens, int64_t n_tokens, const qw_ppl_params *p,
                              qw_progress *prog, qw_ppl_result *out);
+// The same figures from two saved files: cand's log-probs (another engine's, e.g. bench/llamacpp_peer
+// logits) against ref's. Both must hold the same tokens, vocabulary, ctx and stride; the smaller window
+// count (or limit > 0) caps the run. The candidate's PPL uses its exact saved next-token log-probs.
+qw_status qw_eval_perplexity_files(const qw_logits_reader *cand, const qw_logits_reader *ref, int limit, int n_threads,
+                                   qw_ppl_result *out);
 
 // ---------------------------------------------------------------------------------------------------
 // tasks from JSONL (task_parse.c). One item per line; blank lines are skipped. A file holds one kind:

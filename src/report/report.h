@@ -120,7 +120,7 @@ qw_status qw_bench_json_parse(const char *text, size_t len, const char *path, qw
 void qw_bench_cpu_name(char *buf, size_t n);
 
 // ---------------------------------------------------------------------------------------------------
-// bench runners: a qwick model measured in this process, and bench/torch_peer.py in a child process.
+// bench runners: a qwick model measured in this process, and a peer engine in a child process.
 // Each runs one repetition of the whole plan per call (rep -1 is the warm-up, not recorded), so that a
 // comparison can alternate between them repetition by repetition.
 
@@ -131,13 +131,32 @@ qw_status qw_bench_runner_init(qw_bench_runner **out, const char *model_dir, con
 qw_status qw_bench_runner_rep(qw_bench_runner *r, qw_bench_samples *s, int rep);
 void qw_bench_runner_free(qw_bench_runner *r);
 
-typedef struct qw_torch_peer qw_torch_peer;
-// Starts `python script MODEL --serve ...` with the plan, waits until it has loaded the weights and run
-// its own warm-up, and fills info's static fields from its first message.
-qw_status qw_torch_peer_start(qw_torch_peer **out, const char *python, const char *script,
-                              const char *model_dir, const qw_bench_plan *p, qw_bench_result *info);
-qw_status qw_torch_peer_rep(qw_torch_peer *t, qw_bench_samples *s, int rep);
-void qw_torch_peer_stop(qw_torch_peer *t); // closes its stdin, waits for it
+// A peer in a child process speaking the line protocol of bench/torch_peer.py --serve: started as
+//   EXE [SCRIPT] MODEL --serve --threads T --prompt-lens L,.. --batches B,.. --decode N --decode-ctx C
+//       --seed S [EXTRA...]
+// it loads the model, runs its own warm-up, prints {"ready": true, "peer", "version", "model", "dtype",
+// "model_bytes", "n_params", "step_bytes"}, then answers each "rep" line on stdin with one JSON line
+// {"prefill": [{"prompt_len", "tok_s", "ttft_s"}...], "decode": [{"batch", "tok_s", "tpot_s"}...],
+// "peak_rss_bytes", "foreign_cpu_load"} in the plan's order, or {"error": "..."}; EOF on stdin ends it.
+// Peers: bench/torch_peer.py (PyTorch eager), bench/llamacpp_peer.c (llama.cpp).
+typedef struct {
+    const char *name;        // "PyTorch peer": names it in errors
+    const char *engine;      // engine name when the peer's ready line has no "peer"
+    const char *exe;         // the program to run
+    const char *exe_hint;    // how to get it, for the error when it is not there
+    const char *script;      // NULL, or a script EXE runs (its first argument)
+    const char *script_hint;
+    const char *model;       // the model argument
+    const char *const *extra; // NULL-terminated further arguments, or NULL
+} qw_bench_peer_spec;
+
+typedef struct qw_bench_peer qw_bench_peer;
+// Starts the peer, waits until it has loaded the model and run its warm-up, and fills info's static
+// fields from its ready line.
+qw_status qw_bench_peer_start(qw_bench_peer **out, const qw_bench_peer_spec *spec, const qw_bench_plan *p,
+                              qw_bench_result *info);
+qw_status qw_bench_peer_rep(qw_bench_peer *t, qw_bench_samples *s, int rep);
+void qw_bench_peer_stop(qw_bench_peer *t); // closes its stdin, waits for it
 
 // ---------------------------------------------------------------------------------------------------
 // eval results (what `qwick eval --json` writes). Absent numbers are NaN.
