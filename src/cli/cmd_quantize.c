@@ -60,7 +60,7 @@ static qw_status evaluate(const qw_model *src, const qw_model *qm, const qw_qpla
         qw_progress_end(&pg);
     }
     if (s == QW_OK)
-        printf("eval on %lld held-out tokens: KLD mean %.5f (p99 %.4f, max %.3f), top-1 agreement %.2f%% "
+        printf("eval on %lld held-out tokens: KLD mean %.6f (p99 %.5f, max %.4f), top-1 agreement %.2f%% "
                "[%.2f, %.2f], perplexity %.3f vs %.3f (x%.4f)\n",
                (long long)res.n_scored, res.kld_mean, res.kld_p99, res.kld_max, 100 * res.top1_agree,
                100 * res.top1_ci.lo, 100 * res.top1_ci.hi, res.ppl, res.ref_ppl, res.ppl_ratio);

@@ -20,9 +20,24 @@ static const qw_tensor *layer_tensor(const qw_layer *y, int kind) {
     return t[kind];
 }
 
+// want, or the fallback qw_model_matrix_type picks (without its warning per tensor: one summary is
+// printed for the plan instead). *n_fallback counts the matrices that fell back.
+static qw_type fit_count(const qw_tensor *t, qw_type want, int *n_fallback) {
+    int64_t cols = qw_tensor_cols(t);
+    if (!qw_type_get(want)->is_quantized || cols % qw_type_get(want)->block_size == 0) return want;
+    if (n_fallback) (*n_fallback)++;
+    return cols % QW_QK8_0 == 0 ? QW_TYPE_Q8_0 : QW_TYPE_F16;
+}
+
 static qw_type fit(const qw_tensor *t, qw_type want, int layer, int kind) {
     char nm[96];
-    return qw_type_get(want)->is_quantized ? qw_model_matrix_type(t, want, qw_qplan_name(nm, sizeof nm, layer, kind)) : want;
+    (void)layer, (void)kind;
+    qw_type f = fit_count(t, want, NULL);
+    if (f != want) // a single --keep choice that does not fit: say so by name
+        qw_warn("%s: row length %lld is not a multiple of %s's block of %d; writing it as %s",
+                qw_qplan_name(nm, sizeof nm, layer, kind), (long long)qw_tensor_cols(t), qw_type_name(want),
+                qw_type_get(want)->block_size, qw_type_name(f));
+    return f;
 }
 
 qw_status qw_qplan_init(qw_qplan *p, const qw_model *m, qw_type base) {
@@ -33,11 +48,16 @@ qw_status qw_qplan_init(qw_qplan *p, const qw_model *m, qw_type base) {
     p->layer = malloc(sizeof(qw_type) * (size_t)(L * QW_QT_PER_LAYER));
     p->kept = calloc((size_t)(L * QW_QT_PER_LAYER), 1);
     if (!p->layer || !p->kept) return qw_error(QW_ERR_NOMEM, "out of memory");
+    int nf = 0;
     for (int l = 0; l < L; l++)
         for (int k = 0; k < QW_QT_PER_LAYER; k++)
-            p->layer[l * QW_QT_PER_LAYER + k] = fit(layer_tensor(&m->layers[l], k), base, l, k);
-    p->embed = fit(&m->tok_embd, base, 0, QW_QT_EMBED);
-    p->output = m->config.tie_word_embeddings ? p->embed : fit(&m->lm_head, base, 0, QW_QT_OUTPUT);
+            p->layer[l * QW_QT_PER_LAYER + k] = fit_count(layer_tensor(&m->layers[l], k), base, &nf);
+    p->embed = fit_count(&m->tok_embd, base, &nf);
+    p->output = m->config.tie_word_embeddings ? p->embed : fit_count(&m->lm_head, base, &nf);
+    if (nf > 0)
+        qw_warn("%d of %d matrices have rows that are not whole %s blocks of %d; they are written as Q8_0 (or F16)",
+                nf, L * QW_QT_PER_LAYER + 1 + !m->config.tie_word_embeddings, qw_type_name(base),
+                qw_type_get(base)->block_size);
     return QW_OK;
 }
 
