@@ -425,6 +425,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
             wlayer_free(&w);
             break;
         }
+        double tl0 = qw_time_sec(), tl1, tl2;
         // 1. the float layer: Hessians, mean |x| and AWQ's token sample of every linear's input
         for (int i = 0; i < calib->n; i++) {
             qw_layer_capture cap = {g[G_QKV].cap, g[G_O].cap, g[G_GU].cap, g[G_DOWN].cap};
@@ -443,6 +444,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
             }
         }
         for (int k = 0; k < G_COUNT && gptq; k++) qw_quant_hessian_symmetrize(g[k].H, g[k].dim);
+        tl1 = qw_time_sec();
         // 2. AWQ scales, folded into the float layer
         if (awq) alpha_sum += awq_layer(&w, g, plan, l, p->awq_grid, nth, p->verbose, &n_searched);
         // 3. each matrix onto its type's grid; w keeps the values the file will hold
@@ -477,12 +479,16 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
             }
         }
         groups_free(g);
+        tl2 = qw_time_sec();
         // 4. the stream moves on through the quantized layer (w now holds its values)
         for (int i = 0; s == QW_OK && i < calib->n; i++) runner_layer(&r, i, &w.L, l, NULL, NULL);
         wlayer_free(&w);
         const qw_tensor *ts[] = {&src->layers[l].wq, &src->layers[l].wk, &src->layers[l].wv, &src->layers[l].wo,
                                  &src->layers[l].w_gate, &src->layers[l].w_up, &src->layers[l].w_down};
         for (int k = 0; k < QW_QT_PER_LAYER; k++) release(src, ts[k]);
+        if (p->verbose)
+            qw_info("layer %d: statistics %.1f s, quantization %.1f s, quantized forward %.1f s", l, tl1 - tl0,
+                    tl2 - tl1, qw_time_sec() - tl2);
         qw_progress_update(&pg, l + 1);
     }
     qw_progress_end(&pg);
