@@ -29,7 +29,7 @@ static void check_case(const char *dir) {
     const char *path = "build/test_gguf_model.gguf";
 
     // same dtype: the same bytes through the same kernels, so the logits are identical
-    qw_gguf_save_opts o = {hf->config.dtype, "fixture", NULL, 2};
+    qw_gguf_save_opts o = {.type = hf->config.dtype, .name = "fixture", .n_threads = 2};
     CHECKF(qw_model_save_gguf(hf, path, &o) == QW_OK, "%s", qw_error_message());
     s = qw_model_load(&gg, path);
     CHECKF(s == QW_OK, "%s: %s", dir, qw_error_message());
@@ -110,7 +110,7 @@ static void check_case(const char *dir) {
             qw_state st;
             if (n_quant) CHECK(qw_state_init(&st, qm, 4, 16, 1) == QW_ERR_UNSUPPORTED);
             const char *deq = "build/test_gguf_model_deq.gguf";
-            qw_gguf_save_opts o2 = {QW_TYPE_F32, NULL, NULL, 2};
+            qw_gguf_save_opts o2 = {.type = QW_TYPE_F32, .n_threads = 2};
             CHECK(qw_model_save_gguf(qm, deq, &o2) == QW_OK);
             qw_gguf d2;
             const qw_tensor *q = qw_gguf_find_tensor(&g, "blk.0.attn_q.weight");

@@ -61,6 +61,11 @@ qw_sampler_params qw_cli_sampling_params(const qw_cli_sampling *s, const qw_conf
 qw_status qw_cli_prompt_tokens(const qw_model *m, const char *text, int chat, const char *system,
                                int32_t **ids, size_t *n);
 
+// For GGUF writers: the model's folder or file name without its directory, into buf; its chat template
+// (tokenizer_config.json's, or a GGUF source's own), malloc'd, or NULL.
+void qw_cli_model_basename(const char *path, char *buf, size_t n);
+char *qw_cli_chat_template(const char *model, const qw_model *m);
+
 int qw_cmd_info(int argc, char **argv);
 int qw_cmd_run(int argc, char **argv);
 int qw_cmd_chat(int argc, char **argv);
@@ -72,5 +77,6 @@ int qw_cmd_convert(int argc, char **argv);
 int qw_cmd_report(int argc, char **argv);
 int qw_cmd_train(int argc, char **argv);
 int qw_cmd_finetune(int argc, char **argv);
+int qw_cmd_quantize(int argc, char **argv);
 
 #endif

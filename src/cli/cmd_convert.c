@@ -2,25 +2,9 @@
 // or not) to a GGUF file that llama.cpp runs, float or quantized by round to nearest with the reference quantizers.
 #include "cli.h"
 
-#include <cjson/cJSON.h>
 #include <strings.h>
 
 static const char *const g_types[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl"};
-
-// The chat template of an HF folder (tokenizer_config.json's chat_template), malloc'd, or NULL; a GGUF
-// source's own tokenizer.chat_template is taken from the loaded file instead.
-static char *chat_template(const char *model) {
-    if (!qw_dir_exists(model)) return NULL;
-    char p[4096], *txt = NULL, *out = NULL;
-    qw_path_join(p, sizeof p, model, "tokenizer_config.json");
-    if (!qw_file_exists(p) || qw_file_read_all(p, (size_t)64 << 20, &txt, NULL) != QW_OK) return NULL;
-    cJSON *j = cJSON_Parse(txt);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
-    if (cJSON_IsString(t)) out = qw_strdup(t->valuestring);
-    cJSON_Delete(j);
-    free(txt);
-    return out;
-}
 
 int qw_cmd_convert(int argc, char **argv) {
     const char *out = NULL, *type = NULL, *name = NULL;
@@ -55,19 +39,10 @@ int qw_cmd_convert(int argc, char **argv) {
     qw_status s = qw_model_load_for_convert(&m, pos[0]);
     if (s != QW_OK) return qw_cli_fail(s);
     char base[256];
-    const char *p = pos[0] + strlen(pos[0]);
-    while (p > pos[0] && p[-1] == '/') p--; // "dir/" names dir
-    const char *e = p;
-    while (p > pos[0] && p[-1] != '/') p--;
-    snprintf(base, sizeof base, "%.*s", (int)(e - p), p);
-    char *tmpl = chat_template(pos[0]);
-    qw_gguf_str gs;
-    if (!tmpl && m->gguf.map.data && qw_gguf_get_str(&m->gguf, "tokenizer.chat_template", &gs) == QW_OK &&
-        !memchr(gs.s, 0, (size_t)gs.len) && (tmpl = malloc((size_t)gs.len + 1))) { // GGUF -> GGUF keeps it
-        memcpy(tmpl, gs.s, (size_t)gs.len);
-        tmpl[gs.len] = 0;
-    }
-    qw_gguf_save_opts o = {t >= 0 ? (qw_type)t : m->config.dtype, name ? name : base, tmpl, threads};
+    qw_cli_model_basename(pos[0], base, sizeof base);
+    char *tmpl = qw_cli_chat_template(pos[0], m);
+    qw_gguf_save_opts o = {.type = t >= 0 ? (qw_type)t : m->config.dtype, .name = name ? name : base, .chat_template = tmpl,
+                           .n_threads = threads};
     double t0 = qw_time_sec();
     s = qw_model_save_gguf(m, out, &o);
     if (s == QW_OK)

@@ -12,6 +12,7 @@ static const struct {
     {"tokenize", qw_cmd_tokenize, "print the token ids of a text"},
     {"init", qw_cmd_init, "write a random-weight Qwen2 model of a given shape (HF layout)"},
     {"convert", qw_cmd_convert, "write a model as GGUF for llama.cpp (float or quantized)"},
+    {"quantize", qw_cmd_quantize, "quantize with calibration (RTN, GPTQ, AWQ, mixed precision) to GGUF"},
     {"bench", qw_cmd_bench, "measure prefill and decode speed and memory"},
     {"eval", qw_cmd_eval, "perplexity, KL divergence against a reference, task accuracy"},
     {"report", qw_cmd_report, "write an HTML report comparing models (accuracy and speed)"},

@@ -242,57 +242,71 @@ static qw_status check_batch(const qw_model *m, const qw_state *s, const qw_kv_c
     return QW_OK;
 }
 
-qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_batch *b, float *logits) {
+qw_status qw_forward_begin(const qw_model *m, qw_state *s, const qw_kv_cache *kv, const qw_batch *b) {
     QW_TRY(check_batch(m, s, kv, b));
     const qw_config *c = &m->config;
     int64_t n = b->n_tokens, h = c->hidden_size;
-    int hd = c->head_dim;
-
     for (int64_t t = 0; t < n; t++) // embedding rows, converted to f32
         qw_convert_to_f32(m->tok_embd.type,
                           (const char *)m->tok_embd.data + (size_t)b->token[t] * qw_type_row_bytes(m->tok_embd.type, h),
                           s->x + t * h, h);
-    rope_table(s->rope, b->pos, n, hd, c->rope_theta);
+    rope_table(s->rope, b->pos, n, c->head_dim, c->rope_theta);
+    return QW_OK;
+}
 
-    for (int l = 0; l < c->n_layers; l++) {
-        const qw_layer *y = &m->layers[l];
-        int64_t qd = (int64_t)y->n_heads * hd, kvd = (int64_t)y->n_kv_heads * hd;
+static void capture(float *dst, const float *src, int64_t count) {
+    if (dst) memcpy(dst, src, sizeof(float) * (size_t)count);
+}
 
-        rmsnorm(s->xb, s->x, y->attn_norm, n, h, c->rms_norm_eps);
-        matmul(s, &y->wq, s->xb, n, s->q);
-        matmul(s, &y->wk, s->xb, n, s->k);
-        matmul(s, &y->wv, s->xb, n, s->v);
-        add_bias(s->q, y->bq, n, qd);
-        add_bias(s->k, y->bk, n, kvd);
-        add_bias(s->v, y->bv, n, kvd);
-        rope_apply(s->q, s->rope, n, y->n_heads, hd);
-        rope_apply(s->k, s->rope, n, y->n_kv_heads, hd);
-        for (int64_t t = 0; t < n; t++) { // store this batch's keys and values before anyone attends
-            size_t off = kv->layer_offset[l] + ((size_t)b->seq[t] * (size_t)kv->n_ctx + (size_t)b->pos[t]) * (size_t)kvd;
-            memcpy(kv->k + off, s->k + t * kvd, sizeof(float) * (size_t)kvd);
-            memcpy(kv->v + off, s->v + t * kvd, sizeof(float) * (size_t)kvd);
-        }
-        int group = y->n_heads / y->n_kv_heads;
-        int max_nt = group <= QW_ATTN_MAX_ROWS ? QW_ATTN_MAX_ROWS / group : 1;
-        attn_task at = {.b = b, .kv = kv, .layer = l, .n_heads = y->n_heads, .n_kv_heads = y->n_kv_heads,
-                        .hd = hd, .q = s->q, .out = s->att, .scratch = s->scores,
-                        .scratch_floats = qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, hd),
-                        .blocks = s->blocks, .n_blocks = attn_blocks(b, max_nt, s->blocks)};
-        int64_t attn_work = 0; // multiply-adds of q.k and p.v over every (token, head)
-        for (int64_t t = 0; t < n; t++) attn_work += 2 * (int64_t)(b->pos[t] + 1) * y->n_heads * hd;
-        qw_parallel(attn_run, &at, threads_for(s, attn_work));
-        matmul(s, &y->wo, s->att, n, s->xb);
-        for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
+void qw_forward_layer(const qw_model *m, const qw_layer *y, int l, qw_state *s, qw_kv_cache *kv, const qw_batch *b,
+                      const qw_layer_capture *cap) {
+    const qw_config *c = &m->config;
+    int64_t n = b->n_tokens, h = c->hidden_size;
+    int hd = c->head_dim;
+    int64_t qd = (int64_t)y->n_heads * hd, kvd = (int64_t)y->n_kv_heads * hd;
 
-        rmsnorm(s->xb, s->x, y->ffn_norm, n, h, c->rms_norm_eps);
-        matmul(s, &y->w_gate, s->xb, n, s->hb);
-        matmul(s, &y->w_up, s->xb, n, s->hb2);
-        swiglu_task sw = {.a = s->hb, .b = s->hb2, .count = n * y->n_ff};
-        qw_parallel(swiglu_run, &sw, threads_for(s, 16 * sw.count)); // expf costs ~16 multiply-adds
-        matmul(s, &y->w_down, s->hb, n, s->xb);
-        for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
+    rmsnorm(s->xb, s->x, y->attn_norm, n, h, c->rms_norm_eps);
+    if (cap) capture(cap->attn_in, s->xb, n * h);
+    matmul(s, &y->wq, s->xb, n, s->q);
+    matmul(s, &y->wk, s->xb, n, s->k);
+    matmul(s, &y->wv, s->xb, n, s->v);
+    add_bias(s->q, y->bq, n, qd);
+    add_bias(s->k, y->bk, n, kvd);
+    add_bias(s->v, y->bv, n, kvd);
+    rope_apply(s->q, s->rope, n, y->n_heads, hd);
+    rope_apply(s->k, s->rope, n, y->n_kv_heads, hd);
+    for (int64_t t = 0; t < n; t++) { // store this batch's keys and values before anyone attends
+        size_t off = kv->layer_offset[l] + ((size_t)b->seq[t] * (size_t)kv->n_ctx + (size_t)b->pos[t]) * (size_t)kvd;
+        memcpy(kv->k + off, s->k + t * kvd, sizeof(float) * (size_t)kvd);
+        memcpy(kv->v + off, s->v + t * kvd, sizeof(float) * (size_t)kvd);
     }
+    int group = y->n_heads / y->n_kv_heads;
+    int max_nt = group <= QW_ATTN_MAX_ROWS ? QW_ATTN_MAX_ROWS / group : 1;
+    attn_task at = {.b = b, .kv = kv, .layer = l, .n_heads = y->n_heads, .n_kv_heads = y->n_kv_heads,
+                    .hd = hd, .q = s->q, .out = s->att, .scratch = s->scores,
+                    .scratch_floats = qw_attn_scratch_floats(QW_ATTN_MAX_ROWS, hd),
+                    .blocks = s->blocks, .n_blocks = attn_blocks(b, max_nt, s->blocks)};
+    int64_t attn_work = 0; // multiply-adds of q.k and p.v over every (token, head)
+    for (int64_t t = 0; t < n; t++) attn_work += 2 * (int64_t)(b->pos[t] + 1) * y->n_heads * hd;
+    qw_parallel(attn_run, &at, threads_for(s, attn_work));
+    if (cap) capture(cap->o_in, s->att, n * qd);
+    matmul(s, &y->wo, s->att, n, s->xb);
+    for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
 
+    rmsnorm(s->xb, s->x, y->ffn_norm, n, h, c->rms_norm_eps);
+    if (cap) capture(cap->ffn_in, s->xb, n * h);
+    matmul(s, &y->w_gate, s->xb, n, s->hb);
+    matmul(s, &y->w_up, s->xb, n, s->hb2);
+    swiglu_task sw = {.a = s->hb, .b = s->hb2, .count = n * y->n_ff};
+    qw_parallel(swiglu_run, &sw, threads_for(s, 16 * sw.count)); // expf costs ~16 multiply-adds
+    if (cap) capture(cap->down_in, s->hb, n * y->n_ff);
+    matmul(s, &y->w_down, s->hb, n, s->xb);
+    for (int64_t i = 0; i < n * h; i++) s->x[i] += s->xb[i];
+}
+
+void qw_forward_end(const qw_model *m, qw_state *s, const qw_batch *b, float *logits) {
+    const qw_config *c = &m->config;
+    int64_t n = b->n_tokens, h = c->hidden_size;
     // final norm of the tokens that want logits, gathered into consecutive rows, then lm_head
     int64_t nl = 0;
     for (int64_t t = 0; t < n; t++)
@@ -301,5 +315,11 @@ qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_b
             nl++;
         }
     if (nl > 0) matmul(s, &m->lm_head, s->xb, nl, logits);
+}
+
+qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_batch *b, float *logits) {
+    QW_TRY(qw_forward_begin(m, s, kv, b));
+    for (int l = 0; l < m->config.n_layers; l++) qw_forward_layer(m, &m->layers[l], l, s, kv, b, NULL);
+    qw_forward_end(m, s, b, logits);
     return QW_OK;
 }

@@ -61,8 +61,16 @@ typedef struct {
     const char *name;          // general.name, or NULL
     const char *chat_template; // tokenizer.chat_template (Jinja, as tokenizer_config.json holds it), or NULL
     int n_threads;             // 0: qw_threads_default()
+    // Optional: the type of each matrix (by its GGUF name; t is the model's tensor), instead of `type` for
+    // all (mixed precision). A matrix already of the type returned is copied as it is (pre-quantized
+    // tensors, as `qwick quantize` makes them); `type` still names the file's general.file_type.
+    qw_type (*tensor_type)(void *ctx, const char *name, const qw_tensor *t);
+    void *tensor_type_ctx;
 } qw_gguf_save_opts;
 qw_status qw_model_save_gguf(const qw_model *m, const char *path, const qw_gguf_save_opts *o);
+// The type a matrix is written in: want, unless its rows are not whole blocks of it; then Q8_0 (32-element
+// blocks), then F16, with a warning naming the tensor (llama.cpp's per-tensor fallback).
+qw_type qw_model_matrix_type(const qw_tensor *t, qw_type want, const char *name);
 int qw_model_is_eos(const qw_model *m, int32_t tok);
 // Bytes of the files the weights come from (safetensors shards or the GGUF file): the model's size on disk.
 size_t qw_model_file_bytes(const qw_model *m);
@@ -132,5 +140,21 @@ void qw_state_free(qw_state *s);
 // logits flag is set, in batch order, one row of vocab_size floats into logits (which must have room
 // for qw_batch_n_logits(b) rows). The batch may hold at most s->max_tokens tokens.
 qw_status qw_forward(const qw_model *m, qw_state *s, qw_kv_cache *kv, const qw_batch *b, float *logits);
+
+// The same forward in its three steps, for tools that walk a model one layer at a time (quantization
+// calibration keeps every calibration token's residual stream and runs it through one layer, possibly a
+// modified copy y of layer l with f32 matrices). begin checks the batch, writes the embedding rows into
+// s->x and the RoPE table; layer runs block y (at cache layer l) over s->x in place, copying the inputs
+// of its linears into the capture buffers that are not NULL; end writes the logits as qw_forward does.
+typedef struct {
+    float *attn_in; // (n_tokens, hidden) normed input of q/k/v
+    float *o_in;    // (n_tokens, n_heads * head_dim) attention output, input of o_proj
+    float *ffn_in;  // (n_tokens, hidden) normed input of gate/up
+    float *down_in; // (n_tokens, n_ff) silu(gate) * up, input of down_proj
+} qw_layer_capture;
+qw_status qw_forward_begin(const qw_model *m, qw_state *s, const qw_kv_cache *kv, const qw_batch *b);
+void qw_forward_layer(const qw_model *m, const qw_layer *y, int l, qw_state *s, qw_kv_cache *kv, const qw_batch *b,
+                      const qw_layer_capture *cap);
+void qw_forward_end(const qw_model *m, qw_state *s, const qw_batch *b, float *logits);
 
 #endif

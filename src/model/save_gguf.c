@@ -73,7 +73,7 @@ static uint32_t file_type(qw_type t) {
 
 // The type a matrix gets: the one asked for, unless its rows are not whole blocks of it; then Q8_0
 // (32-element blocks), then F16, with a warning, as llama.cpp falls back per tensor.
-static qw_type matrix_type(const qw_tensor *t, qw_type want, const char *name) {
+qw_type qw_model_matrix_type(const qw_tensor *t, qw_type want, const char *name) {
     int64_t cols = qw_tensor_cols(t);
     if (cols % qw_type_get(want)->block_size == 0) return want;
     qw_type fb = cols % QW_QK8_0 == 0 ? QW_TYPE_Q8_0 : QW_TYPE_F16;
@@ -175,7 +175,8 @@ qw_status qw_model_save_gguf(const qw_model *m, const char *path, const qw_gguf_
         qw_tensor *d = &S.dst[n];                                                                    \
         *d = *(t);                                                                                   \
         snprintf(d->name, sizeof d->name, "%s", nm);                                                 \
-        d->type = qw_type_get(o->type)->is_quantized ? matrix_type(t, o->type, nm) : o->type;        \
+        qw_type want_ = o->tensor_type ? o->tensor_type(o->tensor_type_ctx, nm, t) : o->type;           \
+        d->type = qw_type_get(want_)->is_quantized ? qw_model_matrix_type(t, want_, nm) : want_;       \
         S.src[n].src = (t);                                                                          \
         qw_gguf_add_tensor(w, d, fill, &S);                                                          \
         n++;                                                                                         \
