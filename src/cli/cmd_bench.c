@@ -156,7 +156,7 @@ static qw_status gguf_for_llamacpp(const char *model, char *gguf, size_t n, char
     if (tty)
         fprintf(stderr, "qwick bench: writing %s as a %s GGUF for llama.cpp (%s)\n", model,
                 qw_type_name(m->config.dtype), gguf);
-    qw_gguf_save_opts o = {m->config.dtype, "bench", NULL, threads};
+    qw_gguf_save_opts o = {.type = m->config.dtype, .name = "bench", .n_threads = threads};
     qw_status s = qw_model_save_gguf(m, gguf, &o);
     qw_model_free(m);
     return s == QW_OK ? s : qw_error_wrap(s, "--vs llama.cpp: converting %s to GGUF", model);
