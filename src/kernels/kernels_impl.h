@@ -87,5 +87,7 @@ void qw_mm_plan_generic(qw_mm *mm);
      [QW_TYPE_IQ4_NL] = qw_qdot_iq4_nl_##isa, [QW_TYPE_Q4_K] = qw_qdot_q4_k_##isa,                      \
      [QW_TYPE_Q5_K] = qw_qdot_q5_k_##isa, [QW_TYPE_Q6_K] = qw_qdot_q6_k_##isa}
 QW_QDOT_DECLARE(generic)
+QW_QDOT_DECLARE(avx2)
+QW_QDOT_DECLARE(vnni)
 
 #endif

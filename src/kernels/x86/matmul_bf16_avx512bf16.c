@@ -317,4 +317,5 @@ static void plan(qw_mm *mm) {
     }
 }
 
-const qw_kernel_table qw_kernels_avx512bf16 = {.mm_plan = plan};
+// The level also has VNNI (cpu.c requires both): the quantized dots of qdot_avx512vnni.c.
+const qw_kernel_table qw_kernels_avx512bf16 = {.mm_plan = plan, .qdot = QW_QDOT_TABLE(vnni)};
