@@ -42,12 +42,17 @@ size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n);
 typedef void (*qw_qdot_fn)(int64_t k, const void *w, const void *a, size_t as, int nt, float *y, int64_t ys);
 void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot); // the prepare + rows pair above, for any level
 
-// From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it: each token's
-// row there is the activation row plus (int32, f32, f32) per group of 32 elements (16 for Q6_K).
+// From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
+// holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by
+// side, then per group of 32 elements (16 for Q6_K) three runs of QW_QGEMM_NT values (see that file).
 #define QW_QGEMM_MIN_N 8
-static inline size_t qw_qgemm_tok_bytes(qw_type wtype, int64_t K) {
+#define QW_QGEMM_NT 16
+static inline size_t qw_qgemm_tile_bytes(qw_type wtype, int64_t K) {
     int64_t groups = K / (wtype == QW_TYPE_Q6_K ? 16 : 32);
-    return qw_act_row_bytes(wtype, K) + (size_t)((groups * 12 + 63) / 64 * 64);
+    return (size_t)(K * QW_QGEMM_NT + groups * 3 * 4 * QW_QGEMM_NT);
+}
+static inline size_t qw_qgemm_work_bytes(qw_type wtype, int64_t K, int64_t n) {
+    return (size_t)((n + QW_QGEMM_NT - 1) / QW_QGEMM_NT) * qw_qgemm_tile_bytes(wtype, K);
 }
 void qw_mm_plan_qgemm_vnni(qw_mm *mm);
 

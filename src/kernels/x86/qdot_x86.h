@@ -64,38 +64,38 @@ QW_INLINE void block32(__m256i c, int z, int sgn, float dw, int NT, const int8_t
 
 QW_INLINE void q8_0_nt(int NT, int64_t k, const qw_block_q8_0 *w, const int8_t *const *x, const float *const *dx,
                        const int32_t *const *sx, float *y, int64_t ys) {
-    __m256 acc[QW_QDOT_NT_MAX];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[2][QW_QDOT_NT_MAX]; // two sets, alternating by block: the f32 adds are not one chain
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)w[b].qs);
 #ifdef QDOT_VNNI
-        block32(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), 128, 0, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), 128, 0, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #else
-        block32(q, 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(q, 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #endif
     }
-    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(acc[t]);
+    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 
 QW_INLINE void q4_0_nt(int NT, int64_t k, const qw_block_q4_0 *w, const int8_t *const *x, const float *const *dx,
                        const int32_t *const *sx, float *y, int64_t ys) {
-    __m256 acc[QW_QDOT_NT_MAX];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[2][QW_QDOT_NT_MAX]; // two sets, alternating by block: the f32 adds are not one chain
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < k / 32; b++) {
         __m256i c = nibbles32(w[b].qs);
 #ifdef QDOT_VNNI
-        block32(c, 8, 0, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(c, 8, 0, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #else
-        block32(_mm256_sub_epi8(c, _mm256_set1_epi8(8)), 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(_mm256_sub_epi8(c, _mm256_set1_epi8(8)), 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #endif
     }
-    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(acc[t]);
+    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 
 QW_INLINE void iq4_nl_nt(int NT, int64_t k, const qw_block_iq4_nl *w, const int8_t *const *x, const float *const *dx,
                          const int32_t *const *sx, float *y, int64_t ys) {
-    __m256 acc[QW_QDOT_NT_MAX];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[2][QW_QDOT_NT_MAX]; // two sets, alternating by block: the f32 adds are not one chain
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     const __m128i grid = _mm_loadu_si128((const __m128i *)qw_iq4nl_values);
 #ifdef QDOT_VNNI
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_xor_si128(grid, _mm_set1_epi8((char)0x80))); // grid + 128
@@ -105,13 +105,73 @@ QW_INLINE void iq4_nl_nt(int NT, int64_t k, const qw_block_iq4_nl *w, const int8
     for (int64_t b = 0; b < k / 32; b++) {
         __m256i c = _mm256_shuffle_epi8(tbl, nibbles32(w[b].qs));
 #ifdef QDOT_VNNI
-        block32(c, 128, 0, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(c, 128, 0, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #else
-        block32(c, 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc);
+        block32(c, 0, 1, h2f(w[b].d), NT, x, dx, sx, b, acc[b & 1]);
 #endif
     }
-    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(acc[t]);
+    for (int t = 0; t < NT; t++) y[t * ys] = hsum8(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
+
+#ifdef QDOT_VNNI
+// Q4_0 and IQ4_NL (18-byte blocks) with VNNI, 8 blocks at a time: their 8 f16 scales sit at words 0, 9,
+// ..., 63 of the 128 bytes from the first block, so one two-source word permute fetches them (the loads
+// stay inside the 8 blocks); d_w * d_x for 8 blocks is one vector multiply, and the code offset z is
+// taken off per 8 blocks in f32 (sum_b d_w d_x z s_b) instead of per block. Per block there remain the
+// nibble unpack, one vpdpbusd per token and its f32 scaling.
+QW_INLINE __m256 d8_of_18(const uint8_t *blocks) {
+    // word indices 0, 9, ..., 63 in the low 8 words (dwords: lo word | hi word << 16)
+    const __m512i idx = _mm512_setr_epi32(0 | 9 << 16, 18 | 27 << 16, 36 | 45 << 16, 54 | 63 << 16, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0);
+    __m512i a = _mm512_loadu_si512(blocks), b = _mm512_loadu_si512(blocks + 64);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(a, idx, b)));
+}
+
+QW_INLINE void q4_18_vnni_nt(int NT, int nl, int64_t k, const uint8_t *w, const int8_t *const *x,
+                             const float *const *dx, const int32_t *const *sx, float *y, int64_t ys) {
+    // four accumulators per token (block j goes to j % 4): one chain of dependent FMAs, 4 cycles each,
+    // would cap a thread at 8 weights a cycle
+    __m256 acc[4][QW_QDOT_NT_MAX], cacc[QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = acc[2][t] = acc[3][t] = cacc[t] = _mm256_setzero_ps();
+    const __m256i tbl = _mm256_broadcastsi128_si256(
+        _mm_xor_si128(_mm_loadu_si128((const __m128i *)qw_iq4nl_values), _mm_set1_epi8((char)0x80)));
+    const int z = nl ? 128 : 8;
+    const int64_t nb = k / 32;
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const uint8_t *wb = w + 18 * b;
+        const __m256 dw = d8_of_18(wb);
+        float sc[QW_QDOT_NT_MAX][8];
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(dx[t] + b));
+            _mm256_storeu_ps(sc[t], s8);
+            cacc[t] = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sx[t] + b))), cacc[t]);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m256i c = nibbles32(wb + 18 * j + 2);
+            if (nl) c = _mm256_shuffle_epi8(tbl, c);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                __m256i i = dpbusd(_mm256_setzero_si256(), c, _mm256_loadu_si256((const __m256i *)(x[t] + 32 * (b + j))));
+                acc[j & 3][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(sc[t][j]), acc[j & 3][t]);
+            }
+        }
+    }
+    for (; b < nb; b++) { // the last blocks one at a time
+        const uint8_t *wb = w + 18 * b;
+        uint16_t dh;
+        memcpy(&dh, wb, 2);
+        __m256i c = nibbles32(wb + 2);
+        if (nl) c = _mm256_shuffle_epi8(tbl, c);
+        block32(c, z, 0, h2f(dh), NT, x, dx, sx, b, acc[b & 3]);
+    }
+    for (int t = 0; t < NT; t++)
+        y[t * ys] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t]))) -
+                    (float)z * hsum8(cacc[t]);
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------------
 // K-quants (QW_ACT_Q8K activations): per super-block and token, sub-block dots times their integer
@@ -262,8 +322,13 @@ QW_INLINE void q6_k_nt(int NT, int64_t k, const qw_block_q6_k *w, const int8_t *
     }
 
 #define CALL_Q8_0(NT) q8_0_nt(NT, k, w, x, dx, sx, y, ys)
+#ifdef QDOT_VNNI
+#define CALL_Q4_0(NT) q4_18_vnni_nt(NT, 0, k, w, x, dx, sx, y, ys)
+#define CALL_IQ4_NL(NT) q4_18_vnni_nt(NT, 1, k, w, x, dx, sx, y, ys)
+#else
 #define CALL_Q4_0(NT) q4_0_nt(NT, k, w, x, dx, sx, y, ys)
 #define CALL_IQ4_NL(NT) iq4_nl_nt(NT, k, w, x, dx, sx, y, ys)
+#endif
 #define CALL_Q4_K(NT) k45_nt(NT, k, w, sizeof(qw_block_q4_k), 0, x, dx, sx, y, ys)
 #define CALL_Q5_K(NT) k45_nt(NT, k, w, sizeof(qw_block_q5_k), 1, x, dx, sx, y, ys)
 #define CALL_Q6_K(NT) q6_k_nt(NT, k, w, x, dx, sx, y, ys)

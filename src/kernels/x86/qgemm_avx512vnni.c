@@ -6,15 +6,17 @@
 // c_k, a type-wide zero point Z and M only for the K-quants' mins. A panel of 16 rows holds the codes
 // dword-interleaved (dword q of all 16 rows in one 64-byte vector), so one vpdpbusd with 4 activation
 // bytes broadcast does 16 rows x 4 elements; per group, the int32 lanes are scaled once by S * d_x.
-// The activations are the same int8 rows the dot kernels use, plus per token and group: -Z * (code
-// sum), d_x and d_x * (code sum), computed once in prepare.
+// The activations are the same int8 codes the dot kernels use, regrouped in prepare into tiles of NT
+// tokens (kernels_impl.h): dword q of the NT tokens side by side (K/4 runs of NT dwords), then per group
+// NT values each of -Z * (code sum), d_x and d_x * (code sum). A tile then reads everything at constant
+// offsets from one pointer.
 #include "../kernels_impl.h"
 
 #include <immintrin.h>
 
 #define QW_INLINE static inline __attribute__((always_inline))
 
-#define NT_MAX 8 // tokens per tile: 8 int32 + 8 f32 accumulators
+#define NT_MAX QW_QGEMM_NT // tokens per activation tile: one zmm of int32 or f32
 
 static int group_of(qw_type t) { return t == QW_TYPE_Q6_K ? 16 : 32; }
 
@@ -30,35 +32,46 @@ static int zero_of(qw_type t) {
 
 static int has_min(qw_type t) { return t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K; }
 
-// Per token (qw_qgemm_tok_bytes): the activation row, then corr int32, dx f32, dxs f32 per group.
-static size_t tok_bytes(qw_type t, int64_t K) { return qw_qgemm_tok_bytes(t, K); }
-
 // ---------------------------------------------------------------------------------------------------
-// prepare: the activation rows and their per-group terms
+// prepare: each token quantized (qw_quantize_act_row) and scattered into its tile
 
 static void prepare(const qw_mm *mm, int ith, int nth) {
     const qw_type wt = mm->wtype;
-    const int64_t K = mm->K;
+    const int64_t K = mm->K, ng = K / group_of(wt);
     const int G = group_of(wt), Z = zero_of(wt);
     const qw_act_kind ak = qw_act_kind_of(wt);
     const int B = qw_act_block(ak), SB = qw_act_sum_block(ak);
-    int64_t t0, t1;
-    qw_split_rows(mm->n, 1, ith, nth, &t0, &t1);
-    for (int64_t t = t0; t < t1; t++) {
-        char *row = (char *)mm->work + (size_t)t * tok_bytes(wt, K);
-        qw_quantize_act_row(wt, mm->x + t * K, row, K);
-        const float *d = qw_act_d(row, K);
-        const int32_t *s = qw_act_s(row, K, ak);
-        int32_t *corr = (int32_t *)(row + qw_act_row_bytes(wt, K));
-        float *dx = (float *)(corr + K / G), *dxs = dx + K / G;
-        for (int64_t g = 0; g < K / G; g++) {
-            int32_t sum = 0;
-            for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += s[j];
-            corr[g] = -Z * sum;
-            dx[g] = d[g * G / B];
-            dxs[g] = dx[g] * (float)sum;
+    const size_t tb = qw_qgemm_tile_bytes(wt, K);
+    // split by whole tiles, so that a tile's padding tokens are zeroed by the one thread writing it
+    int64_t g0, g1;
+    qw_split_rows((mm->n + NT_MAX - 1) / NT_MAX, 1, ith, nth, &g0, &g1);
+    char *row = malloc(qw_act_row_bytes(wt, K));
+    QW_ASSERT(row); // one row of codes; not recoverable inside a parallel region
+    for (int64_t tile = g0; tile < g1; tile++) {
+        char *base = (char *)mm->work + (size_t)tile * tb;
+        int32_t *codes = (int32_t *)base, *corr = (int32_t *)(base + K * NT_MAX);
+        float *dx = (float *)(corr + ng * NT_MAX), *dxs = dx + ng * NT_MAX;
+        for (int i = 0; i < NT_MAX; i++) {
+            int64_t t = tile * NT_MAX + i;
+            if (t >= mm->n) {
+                for (int64_t q = 0; q < K / 4; q++) codes[q * NT_MAX + i] = 0;
+                for (int64_t g = 0; g < ng; g++) corr[g * NT_MAX + i] = 0, dx[g * NT_MAX + i] = dxs[g * NT_MAX + i] = 0;
+                continue;
+            }
+            qw_quantize_act_row(wt, mm->x + t * K, row, K);
+            const float *d = qw_act_d(row, K);
+            const int32_t *s = qw_act_s(row, K, ak);
+            for (int64_t q = 0; q < K / 4; q++) memcpy(&codes[q * NT_MAX + i], row + 4 * q, 4);
+            for (int64_t g = 0; g < ng; g++) {
+                int32_t sum = 0;
+                for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += s[j];
+                corr[g * NT_MAX + i] = -Z * sum;
+                dx[g * NT_MAX + i] = d[g * G / B];
+                dxs[g * NT_MAX + i] = d[g * G / B] * (float)sum;
+            }
         }
     }
+    free(row);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -235,82 +248,104 @@ static void pack_panel(panel *p, qw_type wt, const char *W, int64_t r0, int nr, 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// the tile: 16 rows x NT tokens over all of K
+// The tile: MR = 4 rows x NV vectors of 16 tokens (tokens in the lanes, as the BF16 GEMM), over all
+// of K. Per 4 codes: NV activation loads and 4 weight-dword broadcasts feed 4 * NV vpdpbusd; per
+// group, the int32 lanes are scaled into f32 by S[row] * d_x[token]. 24 accumulators + 3 x vectors.
+#define MR 4
+#define NV_MAX 3
 
-QW_INLINE void tile(int NT, int G, int mins, const panel *p, int64_t K, const char *const *tok, size_t arb, float *y,
-                    int64_t ldy, __mmask16 rmask) {
+QW_INLINE void tile(int NV, int G, int mins, const panel *p, int r0, int64_t K, const char *x0, size_t tb, float *y,
+                    int64_t ldy, int nrow, int ntok) {
     const int64_t ng = K / G;
-    __m512 fa[NT_MAX];
-    const int32_t *corr[NT_MAX];
-    const float *dx[NT_MAX], *dxs[NT_MAX];
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; t++) {
-        fa[t] = _mm512_setzero_ps();
-        corr[t] = (const int32_t *)(tok[t] + arb);
-        dx[t] = (const float *)(corr[t] + ng);
-        dxs[t] = dx[t] + ng;
-    }
-    const __m512i *codes = (const __m512i *)p->codes;
+    const uint32_t *codes = (const uint32_t *)p->codes;
+    __m512 fa[MR][NV_MAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) fa[r][v] = _mm512_setzero_ps();
+    const char *xv0[NV_MAX];
+    for (int v = 0; v < NV; v++) xv0[v] = x0 + v * tb;
     for (int64_t g = 0; g < ng; g++) {
-        __m512i ia[NT_MAX];
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) ia[t] = _mm512_set1_epi32(corr[t][g]);
+        __m512i ia[MR][NV_MAX];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const __m512i c = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * g); // -Z * code sums
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) ia[r][v] = c;
+        }
 #pragma GCC unroll 8
         for (int s = 0; s < G / 4; s++) {
-            __m512i w = _mm512_load_si512(codes + g * (G / 4) + s);
-#pragma GCC unroll 8
-            for (int t = 0; t < NT; t++) {
-                int32_t xv;
-                memcpy(&xv, tok[t] + g * G + 4 * s, 4);
-                ia[t] = _mm512_dpbusd_epi32(ia[t], w, _mm512_set1_epi32(xv));
+            const int64_t q = g * (G / 4) + s;
+            __m512i xv[NV_MAX];
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) xv[v] = _mm512_load_si512(xv0[v] + 64 * q);
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                const __m512i wb = _mm512_set1_epi32((int)codes[q * 16 + r0 + r]);
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wb, xv[v]);
             }
         }
-        __m512 S = _mm512_load_ps(p->S + 16 * g);
-        __m512 M = mins ? _mm512_load_ps(p->M + 16 * g) : S;
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) {
-            fa[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), _mm512_mul_ps(S, _mm512_set1_ps(dx[t][g])), fa[t]);
-            if (mins) fa[t] = _mm512_fmadd_ps(M, _mm512_set1_ps(dxs[t][g]), fa[t]);
+        __m512 dxv[NV_MAX], dxs[NV_MAX];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const float *f = (const float *)(xv0[v] + K * NT_MAX + 64 * ng);
+            dxv[v] = _mm512_load_ps(f + 16 * g);
+            dxs[v] = mins ? _mm512_load_ps(f + 16 * ng + 16 * g) : dxv[v];
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const __m512 S = _mm512_set1_ps(p->S[16 * g + r0 + r]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                fa[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), _mm512_mul_ps(S, dxv[v]), fa[r][v]);
+            if (mins) {
+                const __m512 M = _mm512_set1_ps(p->M[16 * g + r0 + r]);
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) fa[r][v] = _mm512_fmadd_ps(M, dxs[v], fa[r][v]);
+            }
         }
     }
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + t * ldy, rmask, fa[t]);
+    // lanes are tokens: y[t][r0 + r] for the rows and tokens that exist
+    for (int r = 0; r < MR && r0 + r < nrow; r++)
+        for (int v = 0; v < NV; v++) {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, fa[r][v]);
+            for (int j = 0; j < 16 && 16 * v + j < ntok; j++) y[(16 * v + j) * ldy + r0 + r] = tmp[j];
+        }
 }
 
 #define TILE_CASES(G, mins)                                                                            \
-    switch (nt) {                                                                                      \
-    case 1: tile(1, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 2: tile(2, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 3: tile(3, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 4: tile(4, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 5: tile(5, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 6: tile(6, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    case 7: tile(7, G, mins, p, K, tok, arb, y, N, rmask); break;                                      \
-    default: tile(8, G, mins, p, K, tok, arb, y, N, rmask); break;                                     \
+    switch (nv) {                                                                                      \
+    case 1: tile(1, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                 \
+    case 2: tile(2, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                 \
+    default: tile(3, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                \
     }
 
-static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
+static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     const qw_type wt = mm->wtype;
-    const int64_t K = mm->K, N = mm->N, n = mm->n;
-    const size_t tb = tok_bytes(wt, K), arb = qw_act_row_bytes(wt, K);
+    const int64_t K = mm->K, N = mm->N, n = mm->n, ntiles = (n + NT_MAX - 1) / NT_MAX;
+    const size_t tb = qw_qgemm_tile_bytes(wt, K);
     panel *p = &g_panel;
     QW_ASSERT(panel_reserve(p, wt, K)); // a few hundred KB per thread, once
     const int G = group_of(wt), mins = has_min(wt);
-    for (int64_t r = r0; r < r1; r += 16) {
-        int nr = r1 - r < 16 ? (int)(r1 - r) : 16;
-        __mmask16 rmask = (__mmask16)((1u << nr) - 1);
+    for (int64_t r = r1_0; r < r1_1; r += 16) {
+        int nr = r1_1 - r < 16 ? (int)(r1_1 - r) : 16;
         pack_panel(p, wt, mm->W, r, nr, K);
-        for (int64_t t = 0; t < n; t += NT_MAX) {
-            int nt = n - t < NT_MAX ? (int)(n - t) : NT_MAX;
-            const char *tok[NT_MAX];
-            for (int i = 0; i < nt; i++) tok[i] = (const char *)mm->work + (size_t)(t + i) * tb;
-            float *y = mm->y + t * N + r;
-            if (G == 16) {
-                TILE_CASES(16, 0)
-            } else if (mins) {
-                TILE_CASES(32, 1)
-            } else {
-                TILE_CASES(32, 0)
+        // 48 tokens at a time (their activations stay in L2) past the 4 row groups of the panel
+        for (int64_t tt = 0; tt < ntiles; tt += NV_MAX) {
+            int nv = ntiles - tt < NV_MAX ? (int)(ntiles - tt) : NV_MAX;
+            int ntok = n - tt * NT_MAX < NV_MAX * NT_MAX ? (int)(n - tt * NT_MAX) : NV_MAX * NT_MAX;
+            const char *x0 = (const char *)mm->work + (size_t)tt * tb;
+            float *y = mm->y + tt * NT_MAX * N + r;
+            for (int r0 = 0; r0 < nr; r0 += MR) {
+                if (G == 16) {
+                    TILE_CASES(16, 0)
+                } else if (mins) {
+                    TILE_CASES(32, 1)
+                } else {
+                    TILE_CASES(32, 0)
+                }
             }
         }
     }
