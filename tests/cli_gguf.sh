@@ -43,6 +43,10 @@ done
 printf 'one two three four five six seven eight nine ten eleven twelve\n' > "$tmp/ppl.txt"
 "$q" eval "$tmp/q8_0.gguf" --ppl "$tmp/ppl.txt" --json > "$tmp/e.json" 2> /dev/null && grep -q ppl "$tmp/e.json"; check "eval --ppl on Q8_0" $?
 "$q" bench "$tmp/q4_0.gguf" -p 8 -n 4 -r 1 --json > "$tmp/b.json" 2> /dev/null; check "bench on Q4_0" $?
+# a quantized file cut short: its last tensor's blocks no longer fit, which is an error, never a crash
+head -c $(( $(stat -c %s "$tmp/q4_0.gguf") - 100 )) "$tmp/q4_0.gguf" > "$tmp/cut.gguf"
+err=$("$q" run "$tmp/cut.gguf" -p hi -n 1 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$err" | grep -q "cut.gguf"; check "a truncated Q4_0 GGUF is refused ($err)" $?
 "$q" convert "$tmp/q8_0.gguf" -o "$tmp/deq.gguf" --type f32 2> /dev/null; check "convert a quantized GGUF to f32" $?
 "$q" run "$tmp/deq.gguf" -p "hi" -n 4 --temp 0 -q > /dev/null; check "run the dequantized GGUF" $?
 # tiny's rows (64, 160) are not whole Q4_K blocks: every matrix falls back, with a warning

@@ -129,47 +129,59 @@ QW_INLINE __m256 d8_of_18(const uint8_t *blocks) {
 
 QW_INLINE void q4_18_vnni_nt(int NT, int nl, int64_t k, const uint8_t *w, const int8_t *const *x,
                              const float *const *dx, const int32_t *const *sx, float *y, int64_t ys) {
-    // four accumulators per token (block j goes to j % 4): one chain of dependent FMAs, 4 cycles each,
-    // would cap a thread at 8 weights a cycle
-    __m256 acc[4][QW_QDOT_NT_MAX], cacc[QW_QDOT_NT_MAX];
-    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = acc[2][t] = acc[3][t] = cacc[t] = _mm256_setzero_ps();
-    const __m256i tbl = _mm256_broadcastsi128_si256(
-        _mm_xor_si128(_mm_loadu_si128((const __m128i *)qw_iq4nl_values), _mm_set1_epi8((char)0x80)));
+    // two accumulators per token (pairs of blocks alternate): one chain of dependent FMAs, 4 cycles
+    // each, would cap a thread near 16 weights a cycle
+    __m512 acc[2][QW_QDOT_NT_MAX];
+    __m256 cacc[QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm512_setzero_ps(), cacc[t] = _mm256_setzero_ps();
+    const __m128i grid = _mm_xor_si128(_mm_loadu_si128((const __m128i *)qw_iq4nl_values), _mm_set1_epi8((char)0x80));
+    const __m512i tbl = _mm512_broadcast_i32x4(grid), m4 = _mm512_set1_epi8(0x0F);
+    // two blocks' 16 bytes of nibbles [A | B] -> [A, A, B, B], shifted by [0, 4, 0, 4]: the codes of A
+    // then B in element order, matching 64 consecutive activations
+    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
     const int z = nl ? 128 : 8;
     const int64_t nb = k / 32;
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *wb = w + 18 * b;
         const __m256 dw = d8_of_18(wb);
-        float sc[QW_QDOT_NT_MAX][8];
+        __m512 s8[QW_QDOT_NT_MAX];
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
-            __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(dx[t] + b));
-            _mm256_storeu_ps(sc[t], s8);
-            cacc[t] = _mm256_fmadd_ps(s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sx[t] + b))), cacc[t]);
+            __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(dx[t] + b));
+            s8[t] = _mm512_castps256_ps512(s);
+            cacc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sx[t] + b))), cacc[t]);
         }
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            __m256i c = nibbles32(wb + 18 * j + 2);
-            if (nl) c = _mm256_shuffle_epi8(tbl, c);
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2) {
+            __m256i ab = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(wb + 18 * (j + 1) + 2)),
+                                          _mm_loadu_si128((const __m128i *)(wb + 18 * j + 2)));
+            __m512i c = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(ab)), sh), m4);
+            if (nl) c = _mm512_shuffle_epi8(tbl, c);
+            // lanes 0-7 take block j's scale, 8-15 block j + 1's
+            const __m512i pick = _mm512_setr_epi32(j, j, j, j, j, j, j, j, j + 1, j + 1, j + 1, j + 1, j + 1, j + 1,
+                                                   j + 1, j + 1);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
-                __m256i i = dpbusd(_mm256_setzero_si256(), c, _mm256_loadu_si256((const __m256i *)(x[t] + 32 * (b + j))));
-                acc[j & 3][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(sc[t][j]), acc[j & 3][t]);
+                __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c, _mm512_loadu_si512(x[t] + 32 * (b + j)));
+                acc[(j >> 1) & 1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pick, s8[t]),
+                                                       acc[(j >> 1) & 1][t]);
             }
         }
     }
+    __m256 tail[QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) tail[t] = _mm256_setzero_ps();
+    const __m256i tbl256 = _mm256_broadcastsi128_si256(grid);
     for (; b < nb; b++) { // the last blocks one at a time
         const uint8_t *wb = w + 18 * b;
         uint16_t dh;
         memcpy(&dh, wb, 2);
         __m256i c = nibbles32(wb + 2);
-        if (nl) c = _mm256_shuffle_epi8(tbl, c);
-        block32(c, z, 0, h2f(dh), NT, x, dx, sx, b, acc[b & 3]);
+        if (nl) c = _mm256_shuffle_epi8(tbl256, c);
+        block32(c, z, 0, h2f(dh), NT, x, dx, sx, b, tail);
     }
     for (int t = 0; t < NT; t++)
-        y[t * ys] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t]))) -
-                    (float)z * hsum8(cacc[t]);
+        y[t * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t])) + hsum8(tail[t]) - (float)z * hsum8(cacc[t]);
 }
 #endif
 
