@@ -273,8 +273,7 @@ QW_INLINE void tile(int NV, int G, int mins, const panel *p, int r0, int64_t K, 
 #pragma GCC unroll 4
             for (int r = 0; r < MR; r++) ia[r][v] = c;
         }
-#pragma GCC unroll 8
-        for (int s = 0; s < G / 4; s++) {
+        for (int s = 0; s < G / 4; s++) { // (no unroll pragma: -O0 builds reject it on this bound)
             const int64_t q = g * (G / 4) + s;
             __m512i xv[NV_MAX];
 #pragma GCC unroll 3
