@@ -152,6 +152,11 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
     // A thread needs enough rows to be worth waking.
     if ((int64_t)nth * mm.row_align > N) nth = (int)((N + mm.row_align - 1) / mm.row_align);
     if (nth < 1) nth = 1;
-    if (mm.prepare) qw_parallel(run_prepare, &mm, nth);
+    // A small prepare (decode: one token's activations, a few microseconds) runs on this thread: a
+    // parallel region of its own would cost a barrier per matmul for no gain.
+    if (mm.prepare) {
+        if (n * K <= (1 << 16)) mm.prepare(&mm, 0, 1);
+        else qw_parallel(run_prepare, &mm, nth);
+    }
     qw_parallel(run_rows, &mm, nth);
 }
