@@ -10,9 +10,10 @@ static const qw_type g_types[] = {QW_TYPE_Q8_0, QW_TYPE_Q4_0, QW_TYPE_IQ4_NL,
 
 static qw_rng rng;
 
-// N rows of K quantized from Gaussian data with a few outliers (never all zero), at an odd byte offset
-// (GGUF data is only 32-byte aligned, blocks of 18 or 34 bytes are not even that) and at the end of
-// the allocation so the sanitizer sees reads past the last row.
+// N rows of K quantized from Gaussian data with a few outliers (never all zero), at a 2-byte offset
+// (GGUF data is 32-byte aligned, but blocks of 18 or 34 bytes leave rows only 2-byte aligned: every
+// block size is even, so that much the structs may assume) and at the end of the allocation so the
+// sanitizer sees reads past the last row.
 typedef struct {
     char *block;
     void *W;
@@ -21,8 +22,8 @@ typedef struct {
 static qweights make_qweights(qw_type t, int64_t N, int64_t K) {
     size_t rb = qw_type_row_bytes(t, K);
     qweights w;
-    w.block = malloc(rb * (size_t)N + 1);
-    w.W = w.block + 1;
+    w.block = malloc(rb * (size_t)N + 2);
+    w.W = w.block + 2;
     float *tmp = malloc(sizeof(float) * (size_t)K);
     for (int64_t o = 0; o < N; o++) {
         float scale = 0.02f * (1 + (float)(o % 5));
