@@ -1,6 +1,7 @@
 // bench/kern_bench: matmul speed on the Qwen2.5-3B shapes per dispatch level, as GFLOP/s, weight
 // GB/s and % of the measured read bandwidth (qw_measure_bandwidth, printed first and last).
 #include "../src/kernels/kernels.h"
+#include "../src/tensor/quant.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32] [--n 1,4,16,512]\n"
+    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
                     "                  [--shape SUBSTRING] [--threads N] [--time SECONDS]\n");
 }
 
@@ -41,7 +42,12 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    qw_type wt = !strcmp(tname, "f32") ? QW_TYPE_F32 : !strcmp(tname, "f16") ? QW_TYPE_F16 : QW_TYPE_BF16;
+    int wti = qw_type_from_name(tname);
+    if (wti < 0) {
+        usage();
+        return 2;
+    }
+    qw_type wt = (qw_type)wti;
     int64_t ns[16];
     int nn = 0;
     for (const char *p = nlist; *p && nn < 16;) {
@@ -81,10 +87,27 @@ int main(int argc, char **argv) {
             int copies = (int)((((size_t)256 << 20) + wbytes - 1) / wbytes);
             if (copies < 1) copies = 1;
             void **W = malloc(sizeof(void *) * (size_t)copies);
+            // Quantized: a stripe of 16 rows quantized once and repeated (speed does not depend on values).
+            const qw_type_traits *tr = qw_type_get(wt);
+            size_t rb = qw_type_row_bytes(wt, sh->K);
+            char *stripe = NULL;
+            if (tr->is_quantized) {
+                float *row = malloc(sizeof(float) * (size_t)sh->K);
+                stripe = malloc(16 * rb);
+                for (int r = 0; r < 16; r++) {
+                    for (int64_t k = 0; k < sh->K; k++) row[k] = 0.02f * qw_rng_normal(&rng);
+                    tr->from_float_ref(row, stripe + r * rb, sh->K);
+                }
+                free(row);
+            }
             for (int c = 0; c < copies; c++) {
                 W[c] = qw_alloc_huge(wbytes);
                 uint16_t *h = W[c];
                 float *f = W[c];
+                if (tr->is_quantized) {
+                    for (int64_t r = 0; r < sh->N; r++) memcpy((char *)W[c] + (size_t)r * rb, stripe + (r % 16) * rb, rb);
+                    continue;
+                }
                 size_t cnt = wbytes / (wt == QW_TYPE_F32 ? 4 : 2);
                 for (size_t i = 0; i < cnt; i++) {
                     float v = 0.02f * (qw_rng_uniform(&rng) - 0.5f);
@@ -92,6 +115,7 @@ int main(int argc, char **argv) {
                     else h[i] = wt == QW_TYPE_F16 ? qw_f32_to_f16(v) : qw_f32_to_bf16(v);
                 }
             }
+            free(stripe);
             for (int in = 0; in < nn; in++) {
                 int64_t n = ns[in];
                 if (lv < QW_ISA_AVX2 && n > 16) continue; // the scalar path would take minutes

@@ -6,8 +6,9 @@
 //
 // For each type: qwick convert the model, load it in llama.cpp, compare tokenization of a few strings,
 // 16 greedy tokens (text, with `qwick run --temp 0`) and the prompt's logits (max |a - b| / max |b| per
-// position, with `qwick run -n 0 --dump-logits` on the same GGUF). qwick cannot run quantized types yet,
-// so for those llama.cpp is compared with qwick on the f32 GGUF: the figure is then the quantization error.
+// position, with `qwick run -n 0 --dump-logits` on the same GGUF). For quantized types three figures:
+// llama.cpp vs qwick running the same quantized file (both round activations to 8 bits, in blocks of
+// their own), vs qwick on the file dequantized to f32, and vs the float reference (the quantization error).
 import {execFileSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -92,8 +93,10 @@ for (const type of types) {
     // quantized: qwick dequantizes the same file to f32 (qwick convert Q.gguf --type f32) and runs that,
     // so both sides use the same weight values; llama.cpp still rounds activations to 8 bits in its dot
     // products. Against the float reference the figure is the quantization error.
-    let deqLogits = null, deqText = null;
+    let deqLogits = null, deqText = null, qLogits = null, qText = null;
     if (!floatType) {
+        qLogits = logitsOf(gguf, `${type}-q.npy`); // qwick's integer kernels on the quantized file itself
+        qText = greedy(gguf);
         const deq = path.join(work, `${shape}-${type}-deq.gguf`);
         run("convert", gguf, "-o", deq, "--type", "f32");
         deqLogits = logitsOf(deq, `${type}-deq.npy`);
@@ -126,6 +129,7 @@ for (const type of types) {
         return worst;
     };
     row.logitsRelErr = relErr(qwLogits, res).toExponential(2);
+    if (qLogits) row.vsQwickQuantRelErr = relErr(qLogits, res).toExponential(2);
     if (deqLogits) row.vsDequantRelErr = relErr(deqLogits, res).toExponential(2);
     // greedy generation: 16 tokens from a fresh sequence
     await seq.clearHistory();
@@ -142,6 +146,7 @@ for (const type of types) {
     if (!floatType) {
         row.greedy += ` (vs qwick ${refType})`;
         row.greedyVsDequant = text === deqText ? "same" : "DIFFERENT";
+        row.greedyVsQwickQuant = text === qText ? "same" : "DIFFERENT";
     }
     rows.push(row);
     await ctx.dispose();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli_gguf: `qwick convert` end to end on a tiny model with the real tokenizer: the GGUF tokenizes,
-# generates and scores exactly as the HF folder does; quantized GGUFs are written and refused by run
-# with a clear message; convert's own errors.
+# generates and scores exactly as the HF folder does; quantized GGUFs are written and run (run, eval,
+# bench, info); convert's own errors.
 set -u
 q="$1/qwick"
 tmp=$(mktemp -d)
@@ -35,10 +35,18 @@ grep -q "tokenizer.chat_template" "$tmp/again.gguf" && grep -q "im_start" "$tmp/
 
 for t in q8_0 q4_0 iq4_nl q4_k; do
     "$q" convert "$tmp/tiny" -o "$tmp/$t.gguf" --type $t 2> /dev/null; check "convert --type $t" $?
-    err=$("$q" run "$tmp/$t.gguf" -p "hi" -n 1 -q 2>&1); rc=$?
-    [ $rc -ne 0 ] && echo "$err" | grep -q "not built yet"; check "run refuses $t clearly ($err)" $?
+    out=$("$q" run "$tmp/$t.gguf" -p "The capital of France is" -n 8 --temp 0 -q 2>&1); rc=$?
+    [ $rc -eq 0 ] && [ -n "$out" ]; check "run $t ($out)" $?
 done
-"$q" info "$tmp/q4_0.gguf" | grep -q "runnable      not yet: tensor token_embd.weight is Q4_0"; check "info on a quantized GGUF" $?
+"$q" info "$tmp/q4_0.gguf" | grep -q "Q4_0 weights in 1 file (GGUF)"; check "info on a quantized GGUF" $?
+"$q" info "$tmp/q4_0.gguf" | grep -q "runnable"; [ $? -ne 0 ]; check "info does not call a quantized GGUF unrunnable" $?
+printf 'one two three four five six seven eight nine ten eleven twelve\n' > "$tmp/ppl.txt"
+"$q" eval "$tmp/q8_0.gguf" --ppl "$tmp/ppl.txt" --json > "$tmp/e.json" 2> /dev/null && grep -q ppl "$tmp/e.json"; check "eval --ppl on Q8_0" $?
+"$q" bench "$tmp/q4_0.gguf" -p 8 -n 4 -r 1 --json > "$tmp/b.json" 2> /dev/null; check "bench on Q4_0" $?
+# a quantized file cut short: its last tensor's blocks no longer fit, which is an error, never a crash
+head -c $(( $(stat -c %s "$tmp/q4_0.gguf") - 100 )) "$tmp/q4_0.gguf" > "$tmp/cut.gguf"
+err=$("$q" run "$tmp/cut.gguf" -p hi -n 1 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$err" | grep -q "cut.gguf"; check "a truncated Q4_0 GGUF is refused ($err)" $?
 "$q" convert "$tmp/q8_0.gguf" -o "$tmp/deq.gguf" --type f32 2> /dev/null; check "convert a quantized GGUF to f32" $?
 "$q" run "$tmp/deq.gguf" -p "hi" -n 4 --temp 0 -q > /dev/null; check "run the dequantized GGUF" $?
 # tiny's rows (64, 160) are not whole Q4_K blocks: every matrix falls back, with a warning

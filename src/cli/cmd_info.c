@@ -66,7 +66,7 @@ int qw_cmd_info(int argc, char **argv) {
         printf("per token     %.2f GB of weights streamed per decode step, %.1f KiB of KV cache (f32)\n",
                m->weight_bytes / 1e9, kv_per_token / 1024);
         if (m->quantized_tensor)
-            printf("runnable      not yet: tensor %s is %s (qwick's kernels for it are not built yet)\n",
+            printf("runnable      no: tensor %s is %s (qwick's kernels for it are not built yet)\n",
                    m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
         printf("tokenizer     %s", m->tok ? "" : "none (no tokenizer.json)\n");
         if (m->tok) printf("%d tokens\n", qw_tok_n_vocab(m->tok));

@@ -54,7 +54,7 @@ static void detect(qw_cpu_features *f) { memset(f, 0, sizeof *f); }
 static int level_of(const qw_cpu_features *f) {
     if (!(f->avx2 && f->fma && f->f16c)) return QW_ISA_SCALAR;
     if (!(f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)) return QW_ISA_AVX2;
-    if (!f->avx512bf16) return QW_ISA_AVX512;
+    if (!f->avx512bf16 || !f->avx512vnni) return QW_ISA_AVX512;
     return QW_ISA_AVX512_BF16;
 }
 
@@ -86,6 +86,8 @@ static void apply_level(int level) {
         const qw_kernel_table *t = table_of(l);
         if (l > QW_ISA_SCALAR && t == &qw_kernels_generic) continue;
         if (t->mm_plan) a.mm_plan[a.n_plan++] = t->mm_plan;
+        for (int q = 0; q < QW_TYPE_COUNT; q++)
+            if (!a.qdot[q]) a.qdot[q] = t->qdot[q];
         if (!a.dot) a.dot = t->dot;
         if (!a.axpy) a.axpy = t->axpy;
         if (!a.scale) a.scale = t->scale;

@@ -13,7 +13,7 @@ typedef struct {
 } qw_cpu_features;
 
 // Dispatch levels, each a superset of the one below. AVX512 means F/BW/VL/DQ (Skylake-X class);
-// AVX512_BF16 adds VNNI and BF16 where the CPU has them (Zen 4, Sapphire Rapids).
+// AVX512_BF16 adds VNNI and BF16, where the CPU has both (Zen 4, Sapphire Rapids, Cooper Lake).
 enum { QW_ISA_SCALAR = 0, QW_ISA_AVX2 = 1, QW_ISA_AVX512 = 2, QW_ISA_AVX512_BF16 = 3 };
 
 // Features of this CPU (cpuid + xgetbv, so AVX-512 counts only where the OS saves zmm state), capped
@@ -31,18 +31,21 @@ const char *qw_cpu_level_name(int level);
 
 // ---------------------------------------------------------------------------------------------------
 // matmul: y[t*N + o] = sum_k W[o*K + k] * x[t*K + k]  for t < n, o < N.
-// W: N rows of K elements of type wtype (F32, F16 or BF16), rows contiguous, any 2-byte alignment
-// (safetensors data). x, y: f32, row-major. `work` is scratch of qw_matmul_work_size() bytes (may be
+// W: N rows of K elements of type wtype, rows contiguous: F32, F16 or BF16 at any 2-byte alignment
+// (safetensors data), or a quantized type (Q8_0, Q4_0, IQ4_NL, Q4_K, Q5_K, Q6_K; K a multiple of its
+// block) with GGUF's blocks at any alignment. x, y: f32, row-major. `work` is scratch of qw_matmul_work_size() bytes (may be
 // NULL when that is 0; any alignment). The whole operation runs on nth threads via qw_parallel.
 // F32 and F16 weights and the n == 1 BF16 path compute in f32 throughout. For BF16 weights and n >= 2
 // the AVX512-BF16 path rounds x to bf16 (round to nearest even) and accumulates bf16 x bf16 products in
 // f32 with vdpbf16ps, as PyTorch's and llama.cpp's bf16 paths do: relative error up to ~2^-9 of
-// sum |w||x| instead of ~2^-24.
+// sum |w||x| instead of ~2^-24. Quantized weights: each token's x is quantized once to int8 blocks
+// (qw_quantize_act_row, as llama.cpp does: relative error ~2^-8 per element of x) and the dots are
+// integer per block, scaled in f32.
 size_t qw_matmul_work_size(qw_type wtype, int64_t N, int64_t K, int64_t n);
 void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
                void *work, int nth);
-// The scalar reference (the specification), single-threaded: weights widened to f32 exactly,
-// products and sums in double, rounded to f32 once.
+// The scalar reference (the specification), single-threaded: weights widened (or dequantized) to f32
+// exactly, products and sums in double, rounded to f32 once. x is used as given (not quantized).
 void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
                    float *y);
 

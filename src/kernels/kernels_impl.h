@@ -5,6 +5,8 @@
 
 #include "kernels.h"
 
+#include "../tensor/quant.h"
+
 // One matmul call. A level's plan function picks `prepare` (converts x into work once, before any
 // row is computed; split over threads by token) and `rows` (all n outputs of rows [r0, r1)); the
 // driver runs prepare on all threads, then splits the N rows in multiples of row_align.
@@ -41,9 +43,32 @@ void qw_attn_rows_avx2(int R, int hd, const float *const *q, const int32_t *last
 void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *last, const float *K,
                          const float *V, int64_t ld, float scale, float *const *out, float *scratch);
 
+// Quantized weights: prepare quantizes each token's x once into work (qw_quantize_act_row rows of
+// qw_act_row_bytes, token t at work + t * that), then rows run a multi-token dot per weight row:
+// y[t * ys] = W row . activation row (a + t * as) for t < nt, with nt <= QW_QDOT_NT_MAX, so the row's
+// blocks are loaded (and unpacked) once for nt tokens.
+#define QW_QDOT_NT_MAX 4
+typedef void (*qw_qdot_fn)(int64_t k, const void *w, const void *a, size_t as, int nt, float *y, int64_t ys);
+void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot); // the prepare + rows pair above, for any level
+
+// From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
+// holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by
+// side, then per group of 32 elements (16 for Q6_K) three runs of QW_QGEMM_NT values (see that file).
+#define QW_QGEMM_MIN_N 8
+#define QW_QGEMM_NT 16
+static inline size_t qw_qgemm_tile_bytes(qw_type wtype, int64_t K) {
+    int64_t groups = K / (wtype == QW_TYPE_Q6_K ? 16 : 32);
+    return (size_t)(K * QW_QGEMM_NT + groups * 3 * 4 * QW_QGEMM_NT);
+}
+static inline size_t qw_qgemm_work_bytes(qw_type wtype, int64_t K, int64_t n) {
+    return (size_t)((n + QW_QGEMM_NT - 1) / QW_QGEMM_NT) * qw_qgemm_tile_bytes(wtype, K);
+}
+void qw_mm_plan_qgemm_vnni(qw_mm *mm);
+
 // The functions one dispatch level provides. A NULL entry falls back to the level below.
 typedef struct {
     void (*mm_plan)(qw_mm *mm); // may leave mm->rows NULL to decline (type or shape it lacks)
+    qw_qdot_fn qdot[QW_TYPE_COUNT]; // quantized weight type x its activation format
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
@@ -63,6 +88,7 @@ extern const qw_kernel_table qw_kernels_avx512bf16;
 typedef struct {
     void (*mm_plan[4])(qw_mm *mm);
     int n_plan;
+    qw_qdot_fn qdot[QW_TYPE_COUNT];
     float (*dot)(int64_t n, const float *a, const float *b);
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
@@ -72,5 +98,21 @@ typedef struct {
 const qw_kernel_active *qw_kernels(void);
 
 void qw_mm_plan_generic(qw_mm *mm);
+
+// Per-type multi-token dots of each level (qdot.c: generic; x86/qdot_*.c).
+#define QW_QDOT_DECLARE(isa)                                                                           \
+    void qw_qdot_q8_0_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);      \
+    void qw_qdot_q4_0_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);      \
+    void qw_qdot_iq4_nl_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);    \
+    void qw_qdot_q4_k_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);      \
+    void qw_qdot_q5_k_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);      \
+    void qw_qdot_q6_k_##isa(int64_t, const void *, const void *, size_t, int, float *, int64_t);
+#define QW_QDOT_TABLE(isa)                                                                             \
+    {[QW_TYPE_Q8_0] = qw_qdot_q8_0_##isa, [QW_TYPE_Q4_0] = qw_qdot_q4_0_##isa,                          \
+     [QW_TYPE_IQ4_NL] = qw_qdot_iq4_nl_##isa, [QW_TYPE_Q4_K] = qw_qdot_q4_k_##isa,                      \
+     [QW_TYPE_Q5_K] = qw_qdot_q5_k_##isa, [QW_TYPE_Q6_K] = qw_qdot_q6_k_##isa}
+QW_QDOT_DECLARE(generic)
+QW_QDOT_DECLARE(avx2)
+QW_QDOT_DECLARE(vnni)
 
 #endif

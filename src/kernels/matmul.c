@@ -5,32 +5,22 @@
 // ---------------------------------------------------------------------------------------------------
 // reference
 
-static float weight_f32(qw_type t, const void *W, int64_t i) {
-    switch (t) {
-    case QW_TYPE_F32: {
-        float f;
-        memcpy(&f, (const char *)W + 4 * i, 4);
-        return f;
-    }
-    case QW_TYPE_F16:
-    case QW_TYPE_BF16: {
-        uint16_t h;
-        memcpy(&h, (const char *)W + 2 * i, 2); // rows may sit at any 2-byte offset
-        return t == QW_TYPE_F16 ? qw_f16_to_f32(h) : qw_bf16_to_f32(h);
-    }
-    default: QW_ASSERT(!"matmul: weight type not supported");
-    }
-    return 0;
-}
-
 void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
                    float *y) {
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t o = 0; o < N; o++) {
+    const qw_type_traits *tr = qw_type_get((int)wtype);
+    QW_ASSERT(tr && K % tr->block_size == 0);
+    const size_t rb = qw_type_row_bytes(wtype, K);
+    float *w = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1));
+    QW_ASSERT(w);
+    for (int64_t o = 0; o < N; o++) {
+        tr->to_float((const char *)W + (size_t)o * rb, w, K); // exact: the type's own definition
+        for (int64_t t = 0; t < n; t++) {
             double s = 0; // f32 x f32 products are exact in double; the sum is near exact
-            for (int64_t k = 0; k < K; k++) s += (double)weight_f32(wtype, W, o * K + k) * x[t * K + k];
+            for (int64_t k = 0; k < K; k++) s += (double)w[k] * x[t * K + k];
             y[t * N + o] = (float)s;
         }
+    }
+    free(w);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -74,7 +64,38 @@ static void mm_rows_generic(const qw_mm *mm, int64_t r0, int64_t r1) {
     }
 }
 
+// Quantized weights at any level: the activations quantized once, then one multi-token dot per row.
+static void prepare_quant(const qw_mm *mm, int ith, int nth) {
+    int64_t t0, t1;
+    qw_split_rows(mm->n, 1, ith, nth, &t0, &t1);
+    const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
+    for (int64_t t = t0; t < t1; t++) qw_quantize_act_row(mm->wtype, mm->x + t * mm->K, (char *)mm->work + t * ab, mm->K);
+}
+
+static void rows_quant(const qw_mm *mm, int64_t r0, int64_t r1) {
+    const qw_qdot_fn dot = qw_kernels()->qdot[mm->wtype];
+    const size_t rb = qw_type_row_bytes(mm->wtype, mm->K), ab = qw_act_row_bytes(mm->wtype, mm->K);
+    // the row stays in L1 while up to QW_QDOT_NT_MAX tokens at a time go past it
+    for (int64_t o = r0; o < r1; o++)
+        for (int64_t t = 0; t < mm->n; t += QW_QDOT_NT_MAX) {
+            int nt = mm->n - t < QW_QDOT_NT_MAX ? (int)(mm->n - t) : QW_QDOT_NT_MAX;
+            dot(mm->K, (const char *)mm->W + (size_t)o * rb, (const char *)mm->work + (size_t)t * ab, ab, nt,
+                mm->y + t * mm->N + o, mm->N);
+        }
+}
+
+void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot) {
+    (void)dot;
+    mm->prepare = prepare_quant;
+    mm->rows = rows_quant;
+    mm->row_align = 1;
+}
+
 void qw_mm_plan_generic(qw_mm *mm) {
+    if (qw_type_get((int)mm->wtype)->is_quantized) {
+        qw_mm_plan_quant(mm, NULL);
+        return;
+    }
     mm->prepare = NULL;
     mm->rows = mm_rows_generic;
     mm->row_align = 1;
@@ -85,6 +106,8 @@ void qw_mm_plan_generic(qw_mm *mm) {
 
 size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n) {
     (void)N;
+    if (qw_act_kind_of(wtype) != QW_ACT_NONE) // the dot kernels' rows, or the GEMM's longer ones
+        return n >= QW_QGEMM_MIN_N ? qw_qgemm_work_bytes(wtype, K, n) : (size_t)n * qw_act_row_bytes(wtype, K);
     if (wtype != QW_TYPE_BF16 || n < 2) return 0;
     // Either bf16 layout of kernels_impl.h: at most round_up(n, 16) tokens of kp32 bf16 each.
     return (size_t)qw_round_up(n, 16) * (size_t)qw_round_up(K, 32) * 2;
@@ -109,8 +132,9 @@ static void run_rows(void *ctx, int ith, int nth) {
 
 void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
                void *work, int nth) {
-    QW_ASSERT(wtype == QW_TYPE_F32 || wtype == QW_TYPE_F16 || wtype == QW_TYPE_BF16);
-    QW_ASSERT(N >= 0 && K >= 0 && n >= 0);
+    const qw_type_traits *tr = qw_type_get((int)wtype);
+    QW_ASSERT(tr && (!tr->is_quantized || qw_act_kind_of(wtype) != QW_ACT_NONE));
+    QW_ASSERT(N >= 0 && K >= 0 && n >= 0 && K % tr->block_size == 0);
     if (N == 0 || n == 0) return;
     if (K == 0) {
         memset(y, 0, (size_t)(N * n) * sizeof(float));
@@ -128,6 +152,11 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
     // A thread needs enough rows to be worth waking.
     if ((int64_t)nth * mm.row_align > N) nth = (int)((N + mm.row_align - 1) / mm.row_align);
     if (nth < 1) nth = 1;
-    if (mm.prepare) qw_parallel(run_prepare, &mm, nth);
+    // A small prepare (decode: one token's activations, a few microseconds) runs on this thread: a
+    // parallel region of its own would cost a barrier per matmul for no gain.
+    if (mm.prepare) {
+        if (n * K <= (1 << 16)) mm.prepare(&mm, 0, 1);
+        else qw_parallel(run_prepare, &mm, nth);
+    }
     qw_parallel(run_rows, &mm, nth);
 }

@@ -33,6 +33,7 @@ static uint64_t read_generic(const void *p, size_t bytes) {
 
 const qw_kernel_table qw_kernels_generic = {
     .mm_plan = qw_mm_plan_generic,
+    .qdot = QW_QDOT_TABLE(generic),
     .dot = dot_generic,
     .axpy = axpy_generic,
     .scale = scale_generic,

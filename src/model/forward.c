@@ -35,7 +35,7 @@ static size_t max_work(size_t cur, const qw_tensor *w, int64_t n) {
 
 qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ctx, int n_threads) {
     memset(s, 0, sizeof *s);
-    if (m->quantized_tensor) // loaded by qw_model_load_for_convert: no kernels for these types yet
+    if (m->quantized_tensor) // loaded by qw_model_load_for_convert: no kernels for this type
         return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
                         m->path, m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
     const qw_config *c = &m->config;
@@ -246,10 +246,10 @@ qw_status qw_forward_begin(const qw_model *m, qw_state *s, const qw_kv_cache *kv
     QW_TRY(check_batch(m, s, kv, b));
     const qw_config *c = &m->config;
     int64_t n = b->n_tokens, h = c->hidden_size;
-    for (int64_t t = 0; t < n; t++) // embedding rows, converted to f32
-        qw_convert_to_f32(m->tok_embd.type,
-                          (const char *)m->tok_embd.data + (size_t)b->token[t] * qw_type_row_bytes(m->tok_embd.type, h),
-                          s->x + t * h, h);
+    const qw_type_traits *et = qw_type_get(m->tok_embd.type);
+    const size_t erb = qw_type_row_bytes(m->tok_embd.type, h);
+    for (int64_t t = 0; t < n; t++) // embedding rows, converted (or dequantized) to f32
+        et->to_float((const char *)m->tok_embd.data + (size_t)b->token[t] * erb, s->x + t * h, h);
     rope_table(s->rope, b->pos, n, c->head_dim, c->rope_theta);
     return QW_OK;
 }

@@ -1,6 +1,8 @@
 // model/load_gguf: builds a qw_model from a GGUF file with llama.cpp's qwen2 metadata and tensor names
-// (qwick's own or llama.cpp's), checking every shape; quantized matrices are refused until kernels exist.
+// (qwick's own or llama.cpp's), checking every shape; quantized matrices run on the integer kernels.
 #include "wire.h"
+
+#include "tensor/quant.h"
 
 #define MAX_DIM (1 << 20)
 
@@ -90,8 +92,9 @@ static qw_status read_config(const qw_gguf *g, qw_config *c) {
 
 static int is_float_type(qw_type t) { return t == QW_TYPE_F32 || t == QW_TYPE_F16 || t == QW_TYPE_BF16; }
 
-// Finds a tensor and checks its shape; a quantized matrix is refused unless converting, since no
-// kernel runs it yet.
+// Finds a tensor and checks its shape; a matrix of a quantized type without integer kernels is refused
+// unless converting. (The GGUF reader already checked that rows are whole blocks and that the data
+// fits the file.)
 static qw_status gguf_find(void *ctx, const char *name, int64_t d0, int64_t d1, const qw_tensor **out) {
     gloader *L = ctx;
     const qw_tensor *t = qw_gguf_find_tensor(&L->m->gguf, name);
@@ -105,7 +108,7 @@ static qw_status gguf_find(void *ctx, const char *name, int64_t d0, int64_t d1, 
                         t->n_dims > 1 ? (long long)t->shape[t->n_dims - 2] : 0LL, (long long)(d1 ? d1 : d0),
                         (long long)(d1 ? d0 : 1));
     }
-    if (d1 && !is_float_type(t->type)) {
+    if (d1 && !is_float_type(t->type) && qw_act_kind_of(t->type) == QW_ACT_NONE) {
         if (!L->allow_quantized)
             return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
                             L->path, name, qw_type_name(t->type));

@@ -38,15 +38,17 @@ typedef struct {
     size_t weight_bytes; // bytes one decode step streams: every matrix but the embedding table, plus lm_head
     int64_t n_params;
     char *path;
-    // Set only by qw_model_load_for_convert: the first matrix of a quantized type. Such a model can be
-    // written again (qw_model_save_gguf dequantizes or requantizes) but not run: qw_state_init refuses it.
+    // Set only by qw_model_load_for_convert: the first matrix of a quantized type that qwick has no
+    // integer kernels for. Such a model can be written again (qw_model_save_gguf dequantizes or
+    // requantizes) but not run: qw_state_init refuses it. (Every quantized type qwick knows has kernels.)
     const qw_tensor *quantized_tensor;
 } qw_model;
 
 // Loads an HF directory (config.json, safetensors or shards, optional tokenizer.json and
 // generation_config.json). Every shape and dtype is checked against config.json before anything runs.
 // A GGUF file (llama.cpp's qwen2 metadata and tensor names) loads the same way: every shape is checked
-// against its metadata, and matrices of a quantized type are refused until their kernels exist.
+// against its metadata; quantized matrices (Q8_0, Q4_0, IQ4_NL, Q4_K, Q5_K, Q6_K) stay in the mapping
+// and run on the integer kernels, token_embd included (its rows are dequantized one at a time).
 qw_status qw_model_load(qw_model **out, const char *path);
 qw_status qw_model_load_gguf(qw_model **out, const char *path);
 // As qw_model_load, but a GGUF's matrices may be of any type (for `qwick convert`: GGUF Q4_K -> F32).

@@ -97,4 +97,45 @@ void qw_dequantize_row_q5_k(const void *x, float *y, int64_t k);
 void qw_dequantize_row_q6_k(const void *x, float *y, int64_t k);
 void qw_dequantize_row_iq4_nl(const void *x, float *y, int64_t k);
 
+// ---------------------------------------------------------------------------------------------------
+// Activations quantized on the fly for the integer dot kernels (never stored in a file). One row of k
+// floats becomes int8 codes plus per-block scales and code sums, laid out as arrays (not blocks) so that
+// SIMD loads of codes are contiguous and 64-byte aligned:
+//   QW_ACT_Q8  for Q8_0, Q4_0, IQ4_NL (blocks of 32, as ggml's Q8_0):
+//       qs[k] int8 | d[k/32] f32 | s[k/32] int32 (sum of the block's codes)
+//   QW_ACT_Q8K for Q4_K, Q5_K, Q6_K (super-blocks of 256, as ggml's Q8_K):
+//       qs[k] int8 | d[k/256] f32 | s[k/16] int32 (sum of each 16 codes: the K-quants' mins and
+//       Q6_K's offset of 32 are applied through these sums instead of per element)
+// Per block: d = max|x| / 127, q = round-to-nearest-even(x * (1/d)), so |q| <= 127 (never -128: the
+// AVX2 kernels' sign trick needs |q| to fit int8). The code sums let a weight offset (Q4_0's 8, the
+// zero points of the SIMD kernels) be subtracted once per block.
+typedef enum { QW_ACT_NONE = 0, QW_ACT_Q8 = 1, QW_ACT_Q8K = 2 } qw_act_kind;
+
+// The activation format a quantized weight type's dot kernels take (QW_ACT_NONE for float types).
+qw_act_kind qw_act_kind_of(qw_type wtype);
+// Elements per scale and per code sum of that format.
+static inline int qw_act_block(qw_act_kind a) { return a == QW_ACT_Q8K ? QW_QK_K : 32; }
+static inline int qw_act_sum_block(qw_act_kind a) { return a == QW_ACT_Q8K ? 16 : 32; }
+// Bytes of one quantized row of k activations (k a multiple of the weight type's block), a multiple
+// of 64 so that consecutive rows stay 64-byte aligned.
+size_t qw_act_row_bytes(qw_type wtype, int64_t k);
+static inline const int8_t *qw_act_qs(const void *row) { return (const int8_t *)row; }
+static inline const float *qw_act_d(const void *row, int64_t k) { return (const float *)((const char *)row + k); }
+static inline const int32_t *qw_act_s(const void *row, int64_t k, qw_act_kind a) {
+    return (const int32_t *)((const char *)row + k + 4 * (k / qw_act_block(a)));
+}
+// Quantizes k activations for weights of type wtype into one row at y (qw_act_row_bytes bytes; any
+// padding is zeroed). The specification: SIMD quantizers must give the same bytes.
+void qw_quantize_act_row(qw_type wtype, const float *x, void *y, int64_t k);
+
+// Reference dot products (the specification of every SIMD kernel): one weight row of k elements of
+// the named type with one quantized activation row of the matching format. Integer sums per block are
+// exact; the float combination of blocks is in block order.
+float qw_vec_dot_q8_0_ref(int64_t k, const void *w, const void *a);
+float qw_vec_dot_q4_0_ref(int64_t k, const void *w, const void *a);
+float qw_vec_dot_iq4_nl_ref(int64_t k, const void *w, const void *a);
+float qw_vec_dot_q4_k_ref(int64_t k, const void *w, const void *a);
+float qw_vec_dot_q5_k_ref(int64_t k, const void *w, const void *a);
+float qw_vec_dot_q6_k_ref(int64_t k, const void *w, const void *a);
+
 #endif

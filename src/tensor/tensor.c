@@ -18,17 +18,17 @@ static const qw_type_traits g_types[QW_TYPE_COUNT] = {
     [QW_TYPE_F16] = {"F16", 1, 2, 0, f16_to_f32, f16_from_f32, NULL},
     [QW_TYPE_BF16] = {"BF16", 1, 2, 0, bf16_to_f32, bf16_from_f32, NULL},
     [QW_TYPE_Q4_0] = {"Q4_0", QW_QK4_0, sizeof(qw_block_q4_0), 1, qw_dequantize_row_q4_0,
-                      qw_quantize_row_q4_0_ref, NULL},
+                      qw_quantize_row_q4_0_ref, qw_vec_dot_q4_0_ref},
     [QW_TYPE_Q8_0] = {"Q8_0", QW_QK8_0, sizeof(qw_block_q8_0), 1, qw_dequantize_row_q8_0,
-                      qw_quantize_row_q8_0_ref, NULL},
+                      qw_quantize_row_q8_0_ref, qw_vec_dot_q8_0_ref},
     [QW_TYPE_Q4_K] = {"Q4_K", QW_QK_K, sizeof(qw_block_q4_k), 1, qw_dequantize_row_q4_k,
-                      qw_quantize_row_q4_k_ref, NULL},
+                      qw_quantize_row_q4_k_ref, qw_vec_dot_q4_k_ref},
     [QW_TYPE_Q5_K] = {"Q5_K", QW_QK_K, sizeof(qw_block_q5_k), 1, qw_dequantize_row_q5_k,
-                      qw_quantize_row_q5_k_ref, NULL},
+                      qw_quantize_row_q5_k_ref, qw_vec_dot_q5_k_ref},
     [QW_TYPE_Q6_K] = {"Q6_K", QW_QK_K, sizeof(qw_block_q6_k), 1, qw_dequantize_row_q6_k,
-                      qw_quantize_row_q6_k_ref, NULL},
+                      qw_quantize_row_q6_k_ref, qw_vec_dot_q6_k_ref},
     [QW_TYPE_IQ4_NL] = {"IQ4_NL", QW_QK4_NL, sizeof(qw_block_iq4_nl), 1, qw_dequantize_row_iq4_nl,
-                        qw_quantize_row_iq4_nl_ref, NULL},
+                        qw_quantize_row_iq4_nl_ref, qw_vec_dot_iq4_nl_ref},
 };
 
 const qw_type_traits *qw_type_get(int type) {

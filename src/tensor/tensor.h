@@ -29,8 +29,8 @@ typedef struct {
     int is_quantized;
     qw_to_float_fn to_float;           // dequantize (the specification of the type's values)
     qw_from_float_fn from_float_ref;   // the reference quantizer (what qwick writes)
-    // Dot kernel of a row of this type with a row of vec_dot_type (for quantized weights, Q8_0 or
-    // Q8_K activations). NULL until the integer kernels exist.
+    // Reference dot of a row of this type with a row of activations quantized by qw_quantize_act_row
+    // (quant.h); NULL for the float types. The fast kernels are in src/kernels.
     float (*vec_dot)(int64_t k, const void *x, const void *y);
 } qw_type_traits;
 

@@ -70,6 +70,7 @@ void qw_mm_plan_avx2(qw_mm *mm);
 
 const qw_kernel_table qw_kernels_avx2 = {
     .mm_plan = qw_mm_plan_avx2,
+    .qdot = QW_QDOT_TABLE(avx2),
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .scale = scale_avx2,

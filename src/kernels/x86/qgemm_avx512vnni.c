@@ -1,0 +1,358 @@
+// kernels/x86/qgemm_avx512vnni: quantized-weight matmul for many tokens (prefill, batched decode) with
+// AVX-512 VNNI: 16 weight rows in the 16 int32 lanes of a zmm, their codes unpacked once per matmul.
+//
+// Every type is brought to one form per group of G elements (32; 16 for Q6_K): for row r and group g,
+// w_k = S[g][r] * (c_k - Z) + M[g][r] with unsigned byte codes
+// c_k, a type-wide zero point Z and M only for the K-quants' mins. A panel of 16 rows holds the codes
+// dword-interleaved (dword q of all 16 rows in one 64-byte vector), so one vpdpbusd with 4 activation
+// bytes broadcast does 16 rows x 4 elements; per group, the int32 lanes are scaled once by S * d_x.
+// The activations are the same int8 codes the dot kernels use, regrouped in prepare into tiles of NT
+// tokens (kernels_impl.h): dword q of the NT tokens side by side (K/4 runs of NT dwords), then per group
+// NT values each of -Z * (code sum), d_x and d_x * (code sum). A tile then reads everything at constant
+// offsets from one pointer.
+#include "../kernels_impl.h"
+
+#include <immintrin.h>
+
+#define QW_INLINE static inline __attribute__((always_inline))
+
+#define NT_MAX QW_QGEMM_NT // tokens per activation tile: one zmm of int32 or f32
+
+static int group_of(qw_type t) { return t == QW_TYPE_Q6_K ? 16 : 32; }
+
+static int zero_of(qw_type t) {
+    switch (t) {
+    case QW_TYPE_Q8_0:
+    case QW_TYPE_IQ4_NL: return 128;
+    case QW_TYPE_Q4_0: return 8;
+    case QW_TYPE_Q6_K: return 32;
+    default: return 0; // Q4_K, Q5_K: codes are unsigned, the offset is the min (M)
+    }
+}
+
+static int has_min(qw_type t) { return t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K; }
+
+// ---------------------------------------------------------------------------------------------------
+// prepare: each token quantized (qw_quantize_act_row) and scattered into its tile
+
+static void prepare(const qw_mm *mm, int ith, int nth) {
+    const qw_type wt = mm->wtype;
+    const int64_t K = mm->K, ng = K / group_of(wt);
+    const int G = group_of(wt), Z = zero_of(wt);
+    const qw_act_kind ak = qw_act_kind_of(wt);
+    const int B = qw_act_block(ak), SB = qw_act_sum_block(ak);
+    const size_t tb = qw_qgemm_tile_bytes(wt, K);
+    // split by whole tiles, so that a tile's padding tokens are zeroed by the one thread writing it
+    int64_t g0, g1;
+    qw_split_rows((mm->n + NT_MAX - 1) / NT_MAX, 1, ith, nth, &g0, &g1);
+    char *row = malloc(qw_act_row_bytes(wt, K));
+    QW_ASSERT(row); // one row of codes; not recoverable inside a parallel region
+    for (int64_t tile = g0; tile < g1; tile++) {
+        char *base = (char *)mm->work + (size_t)tile * tb;
+        int32_t *codes = (int32_t *)base, *corr = (int32_t *)(base + K * NT_MAX);
+        float *dx = (float *)(corr + ng * NT_MAX), *dxs = dx + ng * NT_MAX;
+        for (int i = 0; i < NT_MAX; i++) {
+            int64_t t = tile * NT_MAX + i;
+            if (t >= mm->n) {
+                for (int64_t q = 0; q < K / 4; q++) codes[q * NT_MAX + i] = 0;
+                for (int64_t g = 0; g < ng; g++) corr[g * NT_MAX + i] = 0, dx[g * NT_MAX + i] = dxs[g * NT_MAX + i] = 0;
+                continue;
+            }
+            qw_quantize_act_row(wt, mm->x + t * K, row, K);
+            const float *d = qw_act_d(row, K);
+            const int32_t *s = qw_act_s(row, K, ak);
+            for (int64_t q = 0; q < K / 4; q++) memcpy(&codes[q * NT_MAX + i], row + 4 * q, 4);
+            for (int64_t g = 0; g < ng; g++) {
+                int32_t sum = 0;
+                for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += s[j];
+                corr[g * NT_MAX + i] = -Z * sum;
+                dx[g * NT_MAX + i] = d[g * G / B];
+                dxs[g * NT_MAX + i] = d[g * G / B] * (float)sum;
+            }
+        }
+    }
+    free(row);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// unpacking one row into codes (K bytes) and per-group S, M (strided by 16 floats: the panel's layout)
+
+static inline __m256i nib32(const uint8_t *p) {
+    __m128i q = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static void unpack_row(qw_type wt, const char *w, int64_t K, uint8_t *c, float *S, float *M) {
+    switch (wt) {
+    case QW_TYPE_Q8_0: {
+        const qw_block_q8_0 *b = (const void *)w;
+        for (int64_t i = 0; i < K / 32; i++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)b[i].qs);
+            _mm256_storeu_si256((__m256i *)(c + 32 * i), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
+            S[16 * i] = h2f(b[i].d);
+        }
+        break;
+    }
+    case QW_TYPE_Q4_0: {
+        const qw_block_q4_0 *b = (const void *)w;
+        for (int64_t i = 0; i < K / 32; i++) {
+            _mm256_storeu_si256((__m256i *)(c + 32 * i), nib32(b[i].qs));
+            S[16 * i] = h2f(b[i].d);
+        }
+        break;
+    }
+    case QW_TYPE_IQ4_NL: {
+        const qw_block_iq4_nl *b = (const void *)w;
+        __m128i grid = _mm_xor_si128(_mm_loadu_si128((const __m128i *)qw_iq4nl_values), _mm_set1_epi8((char)0x80));
+        __m256i tbl = _mm256_broadcastsi128_si256(grid);
+        for (int64_t i = 0; i < K / 32; i++) {
+            _mm256_storeu_si256((__m256i *)(c + 32 * i), _mm256_shuffle_epi8(tbl, nib32(b[i].qs)));
+            S[16 * i] = h2f(b[i].d);
+        }
+        break;
+    }
+    case QW_TYPE_Q4_K:
+    case QW_TYPE_Q5_K: {
+        const int five = wt == QW_TYPE_Q5_K;
+        const size_t bb = five ? sizeof(qw_block_q5_k) : sizeof(qw_block_q4_k);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+        for (int64_t i = 0; i < K / QW_QK_K; i++) {
+            const uint8_t *blk = (const uint8_t *)w + (size_t)i * bb;
+            const uint16_t *dd = (const uint16_t *)blk;
+            const uint8_t *qh = blk + 4 + QW_K_SCALE_SIZE, *qs = five ? qh + QW_QK_K / 8 : qh;
+            const float d = h2f(dd[0]), dmin = h2f(dd[1]);
+            __m256i hb = five ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                qw_get_scale_min_k4(j, blk + 4, &sc, &m);
+                S[16 * (8 * i + j)] = d * sc;
+                M[16 * (8 * i + j)] = -dmin * m;
+            }
+            for (int ch = 0; ch < 4; ch++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * ch));
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (five) {
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+                    hb = _mm256_srli_epi16(hb, 2);
+                }
+                _mm256_storeu_si256((__m256i *)(c + 256 * i + 64 * ch), lo);
+                _mm256_storeu_si256((__m256i *)(c + 256 * i + 64 * ch + 32), hi);
+            }
+        }
+        break;
+    }
+    case QW_TYPE_Q6_K: {
+        const qw_block_q6_k *b = (const void *)w;
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+        for (int64_t i = 0; i < K / QW_QK_K; i++) {
+            const float d = h2f(b[i].d);
+            for (int g = 0; g < 16; g++) S[16 * (16 * i + g)] = d * b[i].scales[g];
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = b[i].ql + 64 * h;
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                uint8_t *o = c + 256 * i + 128 * h;
+                _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                                                   _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)));
+                _mm256_storeu_si256((__m256i *)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                                                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)));
+                _mm256_storeu_si256((__m256i *)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                                                          _mm256_and_si256(qh, m2)));
+                _mm256_storeu_si256((__m256i *)(o + 96),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)));
+            }
+        }
+        break;
+    }
+    default: QW_ASSERT(!"qgemm: type without a panel unpacker");
+    }
+}
+
+// 16x16 dwords: r[i] lane j -> r[j] lane i.
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+// The panel of rows [r0, r0 + nr) (nr <= 16; missing rows get zero codes and scales): codes as
+// K/4 vectors of 16 dwords, then S and M as K/G vectors of 16 floats.
+typedef struct {
+    uint8_t *codes; // K * 16 bytes, 64-byte aligned
+    float *S, *M;   // (K / G) * 16 each
+    uint8_t *tmp;   // 16 rows of K codes
+    size_t cap;
+} panel;
+
+static _Thread_local panel g_panel; // grown on demand per thread, kept for the next matmul
+
+static int panel_reserve(panel *p, qw_type wt, int64_t K) {
+    size_t need = (size_t)K * 16 * 2 + (size_t)(K / group_of(wt)) * 16 * 4 * 2;
+    if (need <= p->cap) return 1;
+    qw_free_aligned(p->codes);
+    p->codes = qw_malloc_aligned(need);
+    if (!p->codes) {
+        p->cap = 0;
+        return 0;
+    }
+    p->cap = need;
+    return 1;
+}
+
+static void pack_panel(panel *p, qw_type wt, const char *W, int64_t r0, int nr, int64_t K) {
+    const size_t rb = qw_type_row_bytes(wt, K);
+    const int64_t ng = K / group_of(wt);
+    p->tmp = p->codes + (size_t)K * 16;
+    p->S = (float *)(p->tmp + (size_t)K * 16);
+    p->M = p->S + ng * 16;
+    memset(p->M, 0, sizeof(float) * (size_t)ng * 16);
+    for (int r = 0; r < 16; r++) {
+        if (r < nr) {
+            unpack_row(wt, W + (size_t)(r0 + r) * rb, K, p->tmp + (size_t)r * K, p->S + r, p->M + r);
+        } else {
+            memset(p->tmp + (size_t)r * K, 0, (size_t)K);
+            for (int64_t g = 0; g < ng; g++) p->S[16 * g + r] = 0;
+        }
+    }
+    for (int64_t q = 0; q < K / 4; q += 16) { // 16 dwords (64 codes) of each row at a time
+        __m512i v[16];
+        __mmask16 m = K / 4 - q >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K / 4 - q)) - 1);
+        for (int r = 0; r < 16; r++) v[r] = _mm512_maskz_loadu_epi32(m, p->tmp + (size_t)r * K + 4 * q);
+        transpose16(v);
+        for (int i = 0; i < 16 && q + i < K / 4; i++) _mm512_store_si512(p->codes + 64 * (q + i), v[i]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The tile: MR = 4 rows x NV vectors of 16 tokens (tokens in the lanes, as the BF16 GEMM), over all
+// of K. Per 4 codes: NV activation loads and 4 weight-dword broadcasts feed 4 * NV vpdpbusd; per
+// group, the int32 lanes are scaled into f32 by S[row] * d_x[token]. 24 accumulators + 3 x vectors.
+#define MR 4
+#define NV_MAX 3
+
+QW_INLINE void tile(int NV, int G, int mins, const panel *p, int r0, int64_t K, const char *x0, size_t tb, float *y,
+                    int64_t ldy, int nrow, int ntok) {
+    const int64_t ng = K / G;
+    const uint32_t *codes = (const uint32_t *)p->codes;
+    __m512 fa[MR][NV_MAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) fa[r][v] = _mm512_setzero_ps();
+    const char *xv0[NV_MAX];
+    for (int v = 0; v < NV; v++) xv0[v] = x0 + v * tb;
+    for (int64_t g = 0; g < ng; g++) {
+        __m512i ia[MR][NV_MAX];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const __m512i c = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * g); // -Z * code sums
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) ia[r][v] = c;
+        }
+        for (int s = 0; s < G / 4; s++) { // (no unroll pragma: -O0 builds reject it on this bound)
+            const int64_t q = g * (G / 4) + s;
+            __m512i xv[NV_MAX];
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) xv[v] = _mm512_load_si512(xv0[v] + 64 * q);
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                const __m512i wb = _mm512_set1_epi32((int)codes[q * 16 + r0 + r]);
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wb, xv[v]);
+            }
+        }
+        __m512 dxv[NV_MAX], dxs[NV_MAX];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const float *f = (const float *)(xv0[v] + K * NT_MAX + 64 * ng);
+            dxv[v] = _mm512_load_ps(f + 16 * g);
+            dxs[v] = mins ? _mm512_load_ps(f + 16 * ng + 16 * g) : dxv[v];
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const __m512 S = _mm512_set1_ps(p->S[16 * g + r0 + r]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                fa[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), _mm512_mul_ps(S, dxv[v]), fa[r][v]);
+            if (mins) {
+                const __m512 M = _mm512_set1_ps(p->M[16 * g + r0 + r]);
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) fa[r][v] = _mm512_fmadd_ps(M, dxs[v], fa[r][v]);
+            }
+        }
+    }
+    // lanes are tokens: y[t][r0 + r] for the rows and tokens that exist
+    for (int r = 0; r < MR && r0 + r < nrow; r++)
+        for (int v = 0; v < NV; v++) {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, fa[r][v]);
+            for (int j = 0; j < 16 && 16 * v + j < ntok; j++) y[(16 * v + j) * ldy + r0 + r] = tmp[j];
+        }
+}
+
+#define TILE_CASES(G, mins)                                                                            \
+    switch (nv) {                                                                                      \
+    case 1: tile(1, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                 \
+    case 2: tile(2, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                 \
+    default: tile(3, G, mins, p, r0, K, x0, tb, y, N, nr, ntok); break;                                \
+    }
+
+static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
+    const qw_type wt = mm->wtype;
+    const int64_t K = mm->K, N = mm->N, n = mm->n, ntiles = (n + NT_MAX - 1) / NT_MAX;
+    const size_t tb = qw_qgemm_tile_bytes(wt, K);
+    panel *p = &g_panel;
+    QW_ASSERT(panel_reserve(p, wt, K)); // a few hundred KB per thread, once
+    const int G = group_of(wt), mins = has_min(wt);
+    for (int64_t r = r1_0; r < r1_1; r += 16) {
+        int nr = r1_1 - r < 16 ? (int)(r1_1 - r) : 16;
+        pack_panel(p, wt, mm->W, r, nr, K);
+        // 48 tokens at a time (their activations stay in L2) past the 4 row groups of the panel
+        for (int64_t tt = 0; tt < ntiles; tt += NV_MAX) {
+            int nv = ntiles - tt < NV_MAX ? (int)(ntiles - tt) : NV_MAX;
+            int ntok = n - tt * NT_MAX < NV_MAX * NT_MAX ? (int)(n - tt * NT_MAX) : NV_MAX * NT_MAX;
+            const char *x0 = (const char *)mm->work + (size_t)tt * tb;
+            float *y = mm->y + tt * NT_MAX * N + r;
+            for (int r0 = 0; r0 < nr; r0 += MR) {
+                if (G == 16) {
+                    TILE_CASES(16, 0)
+                } else if (mins) {
+                    TILE_CASES(32, 1)
+                } else {
+                    TILE_CASES(32, 0)
+                }
+            }
+        }
+    }
+}
+
+void qw_mm_plan_qgemm_vnni(qw_mm *mm) {
+    if (mm->n < QW_QGEMM_MIN_N || qw_act_kind_of(mm->wtype) == QW_ACT_NONE) return;
+    mm->prepare = prepare;
+    mm->rows = rows;
+    mm->row_align = 16;
+}

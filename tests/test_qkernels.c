@@ -1,0 +1,173 @@
+// tests/test_qkernels: the quantized-weight kernels at every dispatch level this CPU has: each level's
+// multi-token dot against the scalar reference dot on the same int8 activations, and qw_matmul against
+// qw_matmul_ref (dequantized weights, f32 x) within the bound activation quantization allows.
+#include "../src/kernels/kernels_impl.h"
+#include "test.h"
+
+static const qw_type g_types[] = {QW_TYPE_Q8_0, QW_TYPE_Q4_0, QW_TYPE_IQ4_NL,
+                                  QW_TYPE_Q4_K, QW_TYPE_Q5_K, QW_TYPE_Q6_K};
+#define N_TYPES (int)(sizeof g_types / sizeof g_types[0])
+
+static qw_rng rng;
+
+// N rows of K quantized from Gaussian data with a few outliers (never all zero), at a 2-byte offset
+// (GGUF data is 32-byte aligned, but blocks of 18 or 34 bytes leave rows only 2-byte aligned: every
+// block size is even, so that much the structs may assume) and at the end of the allocation so the
+// sanitizer sees reads past the last row.
+typedef struct {
+    char *block;
+    void *W;
+} qweights;
+
+static qweights make_qweights(qw_type t, int64_t N, int64_t K) {
+    size_t rb = qw_type_row_bytes(t, K);
+    qweights w;
+    w.block = malloc(rb * (size_t)N + 2);
+    w.W = w.block + 2;
+    float *tmp = malloc(sizeof(float) * (size_t)K);
+    for (int64_t o = 0; o < N; o++) {
+        float scale = 0.02f * (1 + (float)(o % 5));
+        for (int64_t k = 0; k < K; k++) tmp[k] = scale * qw_rng_normal(&rng) * (qw_rng_uniform(&rng) < 0.01f ? 8 : 1);
+        qw_type_get(t)->from_float_ref(tmp, (char *)w.W + (size_t)o * rb, K);
+    }
+    free(tmp);
+    return w;
+}
+
+static void fill_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = qw_rng_normal(&rng) * (qw_rng_uniform(&rng) < 0.02f ? 10 : 1);
+}
+
+// Each level's qdot for nt = 1..QW_QDOT_NT_MAX against the reference dot per token. Both see the same
+// int8 activations and their integer block sums are exact, so only the f32 combination of blocks
+// differs: bound 1e-5 of sum over blocks |d_w d_x dot_b| <= 1e-5 * sum |w||x_q|.
+static void test_dots(int level) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        qw_type t = g_types[ti];
+        const qw_type_traits *tr = qw_type_get(t);
+        static const int64_t Ks[] = {256, 512, 2048 + 256};
+        for (int ki = 0; ki < 3; ki++) {
+            int64_t K = Ks[ki];
+            qweights w = make_qweights(t, 1, K);
+            size_t ab = qw_act_row_bytes(t, K);
+            char *act = qw_malloc_aligned(ab * QW_QDOT_NT_MAX);
+            float *x = malloc(sizeof(float) * (size_t)K), *wf = malloc(sizeof(float) * (size_t)K);
+            tr->to_float(w.W, wf, K);
+            float want[QW_QDOT_NT_MAX], bound[QW_QDOT_NT_MAX];
+            for (int tok = 0; tok < QW_QDOT_NT_MAX; tok++) {
+                fill_x(x, K);
+                char *row = act + (size_t)tok * ab;
+                qw_quantize_act_row(t, x, row, K);
+                want[tok] = tr->vec_dot(K, w.W, row);
+                double s = 0;
+                const int8_t *q = qw_act_qs(row);
+                const float *d = qw_act_d(row, K);
+                for (int64_t k = 0; k < K; k++) s += fabs((double)wf[k] * q[k] * d[k / qw_act_block(qw_act_kind_of(t))]);
+                bound[tok] = (float)(1e-5 * s + 1e-30);
+            }
+            qw_qdot_fn dot = qw_kernels()->qdot[t];
+            for (int nt = 1; nt <= QW_QDOT_NT_MAX; nt++) {
+                float got[QW_QDOT_NT_MAX * 3];
+                dot(K, w.W, act, ab, nt, got, 3); // y stride 3: every third float
+                for (int tok = 0; tok < nt; tok++)
+                    CHECKF(fabsf(got[3 * tok] - want[tok]) <= bound[tok], "%s %s K=%lld nt=%d tok %d: %g vs ref %g (bound %g)",
+                           qw_cpu_level_name(level), tr->name, (long long)K, nt, tok, got[3 * tok], want[tok], bound[tok]);
+            }
+            free(x);
+            free(wf);
+            qw_free_aligned(act);
+            free(w.block);
+        }
+    }
+}
+
+// qw_matmul against qw_matmul_ref: rounding x to int8 moves each element by at most half a step,
+// d_b / 2 = max|x in its block| / 254, so |y - y_ref| <= sum_k |w_k| amax_b(k) / 254, plus f32 rounding.
+static void check_matmul(qw_type t, int64_t N, int64_t K, int64_t n, int nth, int level) {
+    qweights w = make_qweights(t, N, K);
+    float *x = malloc(sizeof(float) * (size_t)(n * K)), *y = malloc(sizeof(float) * (size_t)(n * N));
+    float *yr = malloc(sizeof(float) * (size_t)(n * N)), *wf = malloc(sizeof(float) * (size_t)K);
+    float *amax = malloc(sizeof(float) * (size_t)(n * K));
+    fill_x(x, n * K);
+    const int B = qw_act_block(qw_act_kind_of(t));
+    for (int64_t i = 0; i < n * K; i += B) {
+        float m = 0;
+        for (int j = 0; j < B; j++) m = fmaxf(m, fabsf(x[i + j]));
+        for (int j = 0; j < B; j++) amax[i + j] = m;
+    }
+    size_t ws = qw_matmul_work_size(t, N, K, n);
+    CHECK(ws >= (size_t)n * qw_act_row_bytes(t, K));
+    char *work = malloc(ws + 1); // any alignment: qw_matmul aligns it
+    qw_matmul(t, w.W, N, K, x, n, y, work + 1, nth);
+    qw_matmul_ref(t, w.W, N, K, x, n, yr);
+    size_t rb = qw_type_row_bytes(t, K);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t o = 0; o < N; o++) {
+        qw_type_get(t)->to_float((const char *)w.W + (size_t)o * rb, wf, K);
+        for (int64_t tok = 0; tok < n; tok++) {
+            double bound = 0, s = 0;
+            for (int64_t k = 0; k < K; k++) {
+                bound += fabs((double)wf[k]) * amax[tok * K + k] / 254;
+                s += fabs((double)wf[k] * x[tok * K + k]);
+            }
+            bound = bound * 1.001 + 1e-5 * s + 1e-30;
+            double e = fabs((double)y[tok * N + o] - yr[tok * N + o]);
+            if (e / bound > worst) worst = e / bound;
+            if (e > bound && !bad++)
+                fprintf(stderr, "%s %s N=%lld K=%lld n=%lld nth=%d: y[%lld][%lld] = %g, ref %g, bound %g\n",
+                        qw_cpu_level_name(level), qw_type_name(t), (long long)N, (long long)K, (long long)n, nth,
+                        (long long)tok, (long long)o, y[tok * N + o], yr[tok * N + o], bound);
+        }
+    }
+    CHECKF(!bad, "%s %s N=%lld K=%lld n=%lld: %d outputs past the bound (worst %.2f of it)", qw_cpu_level_name(level),
+           qw_type_name(t), (long long)N, (long long)K, (long long)n, bad, worst);
+    free(x);
+    free(y);
+    free(yr);
+    free(wf);
+    free(amax);
+    free(work);
+    free(w.block);
+}
+
+static void test_matmul(int level) {
+    static const int64_t ns[] = {1, 2, 3, 7, 16, 37};
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        qw_type t = g_types[ti];
+        int64_t K = qw_type_get(t)->block_size == 32 ? 96 : 512;
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            check_matmul(t, 37, K, ns[i], 2, level); // odd N
+            check_matmul(t, 1, K, ns[i], 1, level);
+        }
+        check_matmul(t, 67, 2048 + qw_type_get(t)->block_size * 3, 5, 2, level); // several blocks, odd count
+    }
+}
+
+// A zero row of activations quantizes to d = 0 and gives exact zeros.
+static void test_zero_x(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        qw_type t = g_types[ti];
+        qweights w = make_qweights(t, 3, 256);
+        float x[256] = {0}, y[3] = {1, 1, 1};
+        char *work = malloc(qw_matmul_work_size(t, 3, 256, 1));
+        qw_matmul(t, w.W, 3, 256, x, 1, y, work, 1);
+        CHECK(y[0] == 0 && y[1] == 0 && y[2] == 0);
+        free(work);
+        free(w.block);
+    }
+}
+
+int main(void) {
+    qw_rng_seed(&rng, 1234);
+    int max = qw_cpu_max_level();
+    for (int level = QW_ISA_SCALAR; level <= max; level++) {
+        qw_cpu_set_level(level);
+        printf("level %s (%s)\n", qw_cpu_level_name(level), qw_cpu_describe());
+        test_dots(level);
+        test_matmul(level);
+    }
+    qw_cpu_set_level(max);
+    test_zero_x();
+    TEST_DONE();
+}
