@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# The demo `make demo` runs: a model in the Hugging Face layout, what is in it, and a chat reply streamed
-# from it. Until the trained model ships (issue 5) this is a random-weight tiny model: the text is noise,
-# the pipeline (tokenizer, chat template, forward, sampling, streaming) is the real one.
+# The demo `make demo` runs: qwick's main job on the model that ships with it (models/qwick-debian, a small
+# Qwen2 model trained with qwick on Debian text and fine-tuned on the "description -> section" task, the
+# stand-in for a user's fine-tuned Qwen2.5-3B): look at it, ask it something, make it smaller and faster
+# with GPTQ 4-bit, and prove what that cost: task accuracy (paired against the float model), KL divergence,
+# and speed side by side.
 set -euo pipefail
 build=${1:-build}
 q="$build/qwick"
-model=${QWICK_DEMO_MODEL:-$build/demo-tiny}
-[ -f "$model/config.json" ] || "$q" init --shape tiny -o "$model"
+model=${QWICK_DEMO_MODEL:-models/qwick-debian}
+out="$build/demo"
+mkdir -p "$out"
+n_items=${DEMO_ITEMS:-200}
+
+echo "== the model"
 "$q" info "$model"
 echo
-"$q" run "$model" --chat -p "用一句话介绍你自己 (introduce yourself in one sentence)" -n 24 --temp 0.8 --seed 1
+echo "== one question from the task's test split (greedy)"
+prompt=$(python3 -c 'import json,sys; print(json.loads(open("data/sections/test.jsonl").readline())["prompt"])')
+answer=$(python3 -c 'import json,sys; print(json.loads(open("data/sections/test.jsonl").readline())["answer"])')
+"$q" run "$model" --chat -p "$prompt" -n 8 --temp 0
+echo "(the label is: $answer)"
 echo
-"$q" tokenize "$model" "Hello, 世界! <|im_start|>"
+echo "== quantize: GPTQ onto Q4_K, calibrated on the task's training split"
+"$q" quantize "$model" --type q4_k --method gptq --calib data/sections/train.jsonl --calib-samples 64 \
+    -o "$out/qwick-debian-q4_k.gguf"
+echo
+echo "== what it cost: accuracy on $n_items test items (paired against the float model), KLD on held-out text"
+"$q" eval "$out/qwick-debian-q4_k.gguf" --ref "$model" --task data/sections/test.jsonl --ppl data/corpus_val.txt \
+    --limit "$n_items" --no-progress
+echo
+echo "== what it bought: speed, the float model against the Q4_K file, alternating in one run"
+"$q" bench "$out/qwick-debian-q4_k.gguf" --vs "$model" -p 128 -B 1,8 -n 32 -r 3 --no-bandwidth

@@ -77,7 +77,7 @@ static void check_case(const char *dir) {
         int n_quant = 0;
         for (int64_t i = 0; i < g.n_tensors; i++) n_quant += qw_type_get(g.tensors[i].type)->is_quantized;
         s = qw_model_load(&gg, path);
-        CHECKF(s == QW_OK && gg->quantized_tensor == NULL, "%s: %s: %s", dir, qw_type_name(qt[k]), qw_error_message());
+        CHECKF(s == QW_OK && gg->unrunnable_tensor == NULL, "%s: %s: %s", dir, qw_type_name(qt[k]), qw_error_message());
         float *qlog = s == QW_OK ? prefill(gg, tok, n) : NULL;
         if (s == QW_OK) qw_model_free(gg);
         const qw_tensor *t = qw_gguf_find_tensor(&g, "blk.0.ffn_down.weight");
@@ -105,7 +105,7 @@ static void check_case(const char *dir) {
         qw_model *qm;
         CHECKF(qw_model_load_for_convert(&qm, path) == QW_OK, "%s", qw_error_message());
         if (qm) {
-            CHECK(qm->quantized_tensor == NULL);
+            CHECK(qm->unrunnable_tensor == NULL);
             const char *deq = "build/test_gguf_model_deq.gguf";
             qw_gguf_save_opts o2 = {.type = QW_TYPE_F32, .n_threads = 2};
             CHECK(qw_model_save_gguf(qm, deq, &o2) == QW_OK);

@@ -116,7 +116,7 @@ static void print_json(const eval_opts *o, const qw_model *m, double model_bytes
     cJSON_AddStringToObject(j, "model", m->path);
     cJSON_AddNumberToObject(j, "model_bytes", model_bytes);
     cJSON_AddNumberToObject(j, "n_params", m->n_params ? (double)m->n_params : NAN); // NaN prints as null
-    cJSON_AddNumberToObject(j, "bpw", m->n_params ? 8 * model_bytes / (double)m->n_params : NAN);
+    cJSON_AddNumberToObject(j, "bpw", qw_model_bits_per_weight(m));
     if (o->ppl) {
         cJSON *p = cJSON_AddObjectToObject(j, "ppl");
         cJSON_AddStringToObject(p, "file", o->ppl);

@@ -40,11 +40,12 @@ int qw_cmd_info(int argc, char **argv) {
         cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
         cJSON_AddNumberToObject(o, "n_params", (double)m->n_params);
         cJSON_AddNumberToObject(o, "file_bytes", (double)file_bytes);
+        cJSON_AddNumberToObject(o, "bits_per_weight", qw_model_bits_per_weight(m));
         cJSON_AddNumberToObject(o, "weight_bytes_per_token", (double)m->weight_bytes);
         cJSON_AddNumberToObject(o, "kv_bytes_per_token", kv_per_token);
         cJSON_AddNumberToObject(o, "n_tensors", (double)n_tensors);
         cJSON_AddNumberToObject(o, "n_files", n_files);
-        cJSON_AddBoolToObject(o, "runnable", m->quantized_tensor == NULL);
+        cJSON_AddBoolToObject(o, "runnable", m->unrunnable_tensor == NULL);
         cJSON_AddNumberToObject(o, "tokenizer_vocab", m->tok ? qw_tok_n_vocab(m->tok) : 0);
         cJSON *eos = cJSON_AddArrayToObject(o, "eos_token_ids");
         for (int i = 0; i < c->n_eos; i++) cJSON_AddItemToArray(eos, cJSON_CreateNumber(c->eos_ids[i]));
@@ -57,7 +58,8 @@ int qw_cmd_info(int argc, char **argv) {
         printf("architecture  %s, %s weights in %d file%s%s, %lld tensors\n", c->architecture,
                dtype_str(c->dtype), n_files, n_files == 1 ? "" : "s", m->gguf.map.data ? " (GGUF)" : "",
                (long long)n_tensors);
-        printf("parameters    %.3f B (%.2f GB on disk)\n", m->n_params / 1e9, file_bytes / 1e9);
+        printf("parameters    %.3f B (%.2f GB on disk, %.2f bits per weight)\n", m->n_params / 1e9, file_bytes / 1e9,
+               qw_model_bits_per_weight(m));
         printf("shape         hidden %d, %d layers, %d heads / %d KV heads (head_dim %d), FFN %d, vocab %d\n",
                c->hidden_size, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate_size, c->vocab_size);
         printf("embeddings    %s\n", c->tie_word_embeddings ? "tied (lm_head = embed_tokens)" : "separate lm_head");
@@ -65,9 +67,9 @@ int qw_cmd_info(int argc, char **argv) {
                c->max_position_embeddings, c->rms_norm_eps);
         printf("per token     %.2f GB of weights streamed per decode step, %.1f KiB of KV cache (f32)\n",
                m->weight_bytes / 1e9, kv_per_token / 1024);
-        if (m->quantized_tensor)
+        if (m->unrunnable_tensor)
             printf("runnable      no: tensor %s is %s (qwick's kernels for it are not built yet)\n",
-                   m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
+                   m->unrunnable_tensor->name, qw_type_name(m->unrunnable_tensor->type));
         printf("tokenizer     %s", m->tok ? "" : "none (no tokenizer.json)\n");
         if (m->tok) printf("%d tokens\n", qw_tok_n_vocab(m->tok));
         printf("eos ids      ");

@@ -35,9 +35,9 @@ static size_t max_work(size_t cur, const qw_tensor *w, int64_t n) {
 
 qw_status qw_state_init(qw_state *s, const qw_model *m, int max_tokens, int n_ctx, int n_threads) {
     memset(s, 0, sizeof *s);
-    if (m->quantized_tensor) // loaded by qw_model_load_for_convert: no kernels for this type
+    if (m->unrunnable_tensor) // loaded by qw_model_load_for_convert: no kernels for this type
         return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
-                        m->path, m->quantized_tensor->name, qw_type_name(m->quantized_tensor->type));
+                        m->path, m->unrunnable_tensor->name, qw_type_name(m->unrunnable_tensor->type));
     const qw_config *c = &m->config;
     for (int l = 0; l < c->n_layers; l++)
         if (m->layers[l].n_kv_heads < 1 || m->layers[l].n_heads % m->layers[l].n_kv_heads ||

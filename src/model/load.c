@@ -2,6 +2,7 @@
 // and shape against config.json so that a wrong file fails here, with its name, not mid-forward.
 #include "wire.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static const char *dtype_name(qw_type t) {
@@ -116,4 +117,28 @@ size_t qw_model_file_bytes(const qw_model *m) {
     size_t n = m->gguf.map.size;
     for (int i = 0; i < m->st.n_files; i++) n += m->st.maps[i].size;
     return n;
+}
+
+static double tensor_bits(const qw_tensor *t) {
+    return 8.0 * (double)qw_type_row_bytes(t->type, qw_tensor_cols(t)) * (double)qw_tensor_rows(t);
+}
+
+double qw_model_bits_per_weight(const qw_model *m) {
+    if (m->n_params <= 0) return NAN;
+    double bits = tensor_bits(&m->tok_embd), counted = (double)qw_tensor_numel(&m->tok_embd);
+    if (m->lm_head.data != m->tok_embd.data) {
+        bits += tensor_bits(&m->lm_head);
+        counted += (double)qw_tensor_numel(&m->lm_head);
+    }
+    for (int l = 0; l < m->config.n_layers; l++) {
+        const qw_layer *y = &m->layers[l];
+        const qw_tensor *ts[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (int i = 0; i < 7; i++) {
+            bits += tensor_bits(ts[i]);
+            counted += (double)qw_tensor_numel(ts[i]);
+        }
+    }
+    // norms and biases: GGUF keeps them F32, an HF folder in its dtype
+    double vec_bits = m->gguf.map.data ? 32.0 : 8.0 * (double)qw_type_row_bytes(m->config.dtype, 1);
+    return (bits + vec_bits * ((double)m->n_params - counted)) / (double)m->n_params;
 }

@@ -108,11 +108,12 @@ static qw_status gguf_find(void *ctx, const char *name, int64_t d0, int64_t d1, 
                         t->n_dims > 1 ? (long long)t->shape[t->n_dims - 2] : 0LL, (long long)(d1 ? d1 : d0),
                         (long long)(d1 ? d0 : 1));
     }
+    if (d1 && !is_float_type(t->type) && !L->m->quantized_tensor) L->m->quantized_tensor = t;
     if (d1 && !is_float_type(t->type) && qw_act_kind_of(t->type) == QW_ACT_NONE) {
         if (!L->allow_quantized)
             return qw_error(QW_ERR_UNSUPPORTED, "%s: tensor %s is %s; qwick's kernels for it are not built yet",
                             L->path, name, qw_type_name(t->type));
-        if (!L->m->quantized_tensor) L->m->quantized_tensor = t;
+        if (!L->m->unrunnable_tensor) L->m->unrunnable_tensor = t;
     }
     *out = t;
     return QW_OK;

@@ -38,10 +38,12 @@ typedef struct {
     size_t weight_bytes; // bytes one decode step streams: every matrix but the embedding table, plus lm_head
     int64_t n_params;
     char *path;
+    // The first matrix of a quantized type (GGUF), or NULL: calibrated quantization starts from floats.
+    const qw_tensor *quantized_tensor;
     // Set only by qw_model_load_for_convert: the first matrix of a quantized type that qwick has no
     // integer kernels for. Such a model can be written again (qw_model_save_gguf dequantizes or
     // requantizes) but not run: qw_state_init refuses it. (Every quantized type qwick knows has kernels.)
-    const qw_tensor *quantized_tensor;
+    const qw_tensor *unrunnable_tensor;
 } qw_model;
 
 // Loads an HF directory (config.json, safetensors or shards, optional tokenizer.json and
@@ -76,6 +78,9 @@ qw_type qw_model_matrix_type(const qw_tensor *t, qw_type want, const char *name)
 int qw_model_is_eos(const qw_model *m, int32_t tok);
 // Bytes of the files the weights come from (safetensors shards or the GGUF file): the model's size on disk.
 size_t qw_model_file_bytes(const qw_model *m);
+// Bits per weight of the tensors alone (every matrix at its type's block size, vectors at the width the
+// file stores them), not the file: a small model's GGUF carries a tokenizer that would count otherwise.
+double qw_model_bits_per_weight(const qw_model *m);
 // The ids that end a reply: the eos ids of config/generation_config plus ChatML's <|im_end|> and
 // <|endoftext|> when the tokenizer has them. Returns how many were written (at most cap).
 int qw_model_stop_tokens(const qw_model *m, int32_t *out, int cap);

@@ -147,7 +147,7 @@ qw_status qw_quant_dequantized_model(const qw_model *src, const qw_qplan *plan, 
         for (int k = 0; s == QW_OK && k < QW_QT_PER_LAYER; k++)
             s = dequantized(q, layer_mat(&src->layers[l], k), plan->layer[l * QW_QT_PER_LAYER + k],
                             qw_qplan_name(nm, sizeof nm, l, k), nth, layer_mat(&m->layers[l], k));
-    m->quantized_tensor = NULL;
+    m->quantized_tensor = m->unrunnable_tensor = NULL;
     m->weight_bytes = 0;
     for (int l = 0; l < src->config.n_layers; l++)
         for (int k = 0; k < QW_QT_PER_LAYER; k++) m->weight_bytes += layer_mat(&m->layers[l], k)->nbytes;

@@ -114,7 +114,7 @@ qw_status qw_bench_runner_init(qw_bench_runner **out, const char *model_dir, con
     double file_bytes = (double)qw_model_file_bytes(r->m);
     info->model_bytes = file_bytes;
     info->n_params = (double)r->m->n_params;
-    info->bpw = info->n_params > 0 ? 8 * file_bytes / info->n_params : NAN;
+    info->bpw = qw_model_bits_per_weight(r->m);
     info->step_bytes = (double)r->m->weight_bytes;
     info->bandwidth_gb_s = NAN;
     info->foreign_cpu_load = NAN;
