@@ -32,14 +32,14 @@ static void print_types(const qw_qplan *p, const qw_model *m) {
         if (count[t]) fprintf(stderr, "%s%s: %d", sep, qw_type_name((qw_type)t), count[t]), sep = ", ";
 }
 
-// KLD and top-1 agreement of the quantized weights against the input model on held-out text.
-static qw_status evaluate(const qw_model *src, const qw_model *qm, const qw_qplan *plan, const qw_calib_set *held,
-                          const opts *o) {
+// KLD and top-1 agreement against the input model on held-out text, of the file just written as the
+// engine runs it (integer kernels, activations rounded to 8 bits): what a user of the file gets.
+static qw_status evaluate(const qw_model *src, const qw_calib_set *held, const opts *o) {
     if (held->n == 0) return qw_error(QW_ERR_ARG, "--eval: the calibration data left no held-out text");
     if (src->quantized_tensor)
         return qw_error(QW_ERR_UNSUPPORTED, "--eval: the input model is quantized and cannot serve as the reference");
     qw_model *deq;
-    QW_TRY(qw_quant_dequantized_model(qm, plan, o->threads, &deq));
+    QW_TRY(qw_model_load(&deq, o->out));
     int64_t n = qw_calib_tokens(held), k = 0;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
     qw_status s = ids ? QW_OK : qw_error(QW_ERR_NOMEM, "out of memory");
@@ -65,7 +65,7 @@ static qw_status evaluate(const qw_model *src, const qw_model *qm, const qw_qpla
                (long long)res.n_scored, res.kld_mean, res.kld_p99, res.kld_max, 100 * res.top1_agree,
                100 * res.top1_ci.lo, 100 * res.top1_ci.hi, res.ppl, res.ref_ppl, res.ppl_ratio);
     free(ids);
-    qw_quant_model_free(deq);
+    qw_model_free(deq);
     return s;
 }
 
@@ -180,7 +180,7 @@ int qw_cmd_quantize(int argc, char **argv) {
         if (o.bpw > 0) fprintf(stderr, ", %d matrices upgraded for --bpw %.2f", rep.n_upgraded, o.bpw);
         fprintf(stderr, ", in %.1f s, peak memory %.2f GB\n", qw_time_sec() - t0, (double)qw_peak_rss() / 1e9);
     }
-    if (s == QW_OK && o.eval) s = evaluate(m, qm ? qm : m, &plan, &held, &o);
+    if (s == QW_OK && o.eval) s = evaluate(m, &held, &o);
     free(tmpl);
     qw_quant_model_free(qm);
     qw_calib_free(&calib);

@@ -73,9 +73,10 @@ void qw_attn_rows_ref(int R, int hd, const float *const *q, const int32_t *last,
                       int64_t ld, float scale, float *const *out);
 
 // ---------------------------------------------------------------------------------------------------
-// Streaming read bandwidth with nth threads in GB/s (1e9 bytes/s): the best of `reps` passes of the
-// fastest read kernel of the current level over a fresh buffer of `bytes` (>= 1 GB recommended so no
-// cache holds it). Returns 0 if the buffer cannot be allocated.
+// Streaming read bandwidth with nth threads in GB/s (1e9 bytes/s): the best of `reps` passes of every read
+// kernel of the current level and of the bf16 decode matvec over a fresh buffer of `bytes` in 2 MB pages
+// (>= 1 GB recommended so no cache holds it): the ceiling is the best streaming kernel qwick has.
+// Returns 0 if the buffer cannot be allocated.
 double qw_measure_bandwidth(size_t bytes, int nth, int reps);
 
 #endif
