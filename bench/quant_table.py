@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/quant_table.py WORKDIR [MODEL]: the markdown table of bench/quant_table.sh from its eval-*.json files:
+"""bench/quant_table.py WORKDIR [MODEL]: the markdown table of bench/quant_table.sh from its ppl-*/task-*.json:
 one row per quantized file (qwick's and llama.cpp's), against the float model's row."""
 import glob
 import json
@@ -19,13 +19,17 @@ def fmt_ci(t):
 
 def main():
     work = sys.argv[1]
-    base = load(os.path.join(work, "eval-float.json"))
+    def both(name):  # the ppl/KLD run and the task run of one file, as one record
+        e = load(os.path.join(work, "ppl-%s.json" % name))
+        e["tasks"] = load(os.path.join(work, "task-%s.json" % name)).get("tasks", [])
+        return e
+    base = both("float")
     rows = []
-    for p in sorted(glob.glob(os.path.join(work, "eval-*.json"))):
-        name = os.path.basename(p)[5:-5]
+    for p in sorted(glob.glob(os.path.join(work, "ppl-*.json"))):
+        name = os.path.basename(p)[4:-5]
         if name == "float":
             continue
-        rows.append((name, load(p)))
+        rows.append((name, both(name)))
     # llama.cpp rows first, then qwick's by type and method
     rows.sort(key=lambda r: (not r[0].startswith("llama.cpp"), r[0]))
     t0 = base["tasks"][0] if base.get("tasks") else None

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # bench/quant_table.sh: what each quantization costs on a model, against its float weights: qwick's RTN, GPTQ,
-# AWQ and AWQ+GPTQ at q4_k, q4_0 and q8_0 (and at --bpw, llama.cpp Q4_K_M's bits per weight), next to llama.cpp's
+# AWQ (METHODS) at q4_k, q4_0 and q8_0 (and at --bpw, llama.cpp Q4_K_M's bits per weight), next to llama.cpp's
 # own Q8_0 and Q4_K_M of the same weights (llama_model_quantize, when bench/llamacpp_peer_build.sh has run).
 # Every candidate GGUF is run by qwick (`qwick eval`): KLD and top-1 agreement against the float model on
 # held-out text, and accuracy on a task JSONL with a paired test against the float model.
 #
 #   bash bench/quant_table.sh MODEL [WORKDIR]
 # env: TEXT (default data/corpus_val.txt), TASK (data/sections/test.jsonl), CALIB (data/sections/train.jsonl),
-#      CALIB_SAMPLES (128), PPL_LIMIT windows (16), TASK_LIMIT items (1000), TYPES, METHODS, THREADS (2)
+#      CALIB_SAMPLES (128), CTX (256), PPL_LIMIT windows (64), TASK_LIMIT items (1000), TYPES, METHODS, THREADS (2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 q=${QWICK:-$root/build/qwick}
@@ -19,7 +19,7 @@ task=${TASK:-$root/data/sections/test.jsonl}
 calib=${CALIB:-$root/data/sections/train.jsonl}
 ns=${CALIB_SAMPLES:-128}
 types=${TYPES:-q4_k q4_0 q8_0}
-methods=${METHODS:-rtn gptq awq awq+gptq}
+methods=${METHODS:-rtn gptq awq}
 th=${THREADS:-2}
 mkdir -p "$work"
 echo "quant_table: $model -> $work" >&2
@@ -53,11 +53,16 @@ if [ -f "$work/llama.cpp-Q4_K_M.gguf" ]; then
     done
 fi
 
-"$q" eval "$model" --ppl "$text" --task "$task" --limit "${PPL_LIMIT:-16}" -t "$th" --json --no-progress \
-    > "$work/eval-float.json"
+# perplexity and KLD over windows of CTX tokens (the context the model was trained at); the task on its own,
+# since a task prompt may be longer than CTX
+ctx=${CTX:-256}
+"$q" eval "$model" --ppl "$text" -c "$ctx" --limit "${PPL_LIMIT:-64}" -t "$th" --json --no-progress > "$work/ppl-float.json"
+"$q" eval "$model" --task "$task" --limit "${TASK_LIMIT:-1000}" -t "$th" --json --no-progress > "$work/task-float.json"
 for c in "${cands[@]}"; do
     name=$(basename "$c" .gguf)
-    [ -s "$work/eval-$name.json" ] || "$q" eval "$c" --ppl "$text" --task "$task" --ref "$model" \
-        --limit "${PPL_LIMIT:-16}" -t "$th" --json --no-progress > "$work/eval-$name.json"
+    [ -s "$work/ppl-$name.json" ] || "$q" eval "$c" --ppl "$text" -c "$ctx" --ref "$model" --limit "${PPL_LIMIT:-64}" \
+        -t "$th" --json --no-progress > "$work/ppl-$name.json"
+    [ -s "$work/task-$name.json" ] || "$q" eval "$c" --task "$task" --ref "$model" --limit "${TASK_LIMIT:-1000}" \
+        -t "$th" --json --no-progress > "$work/task-$name.json"
 done
 python3 "$root/bench/quant_table.py" "$work" "$model"
