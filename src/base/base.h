@@ -92,6 +92,8 @@ void qw_free_huge(void *p, size_t n);
 // what is accepted, so a hostile path (a device, a huge file) is refused rather than swallowed.
 qw_status qw_file_read_all(const char *path, size_t max_size, char **out, size_t *len);
 int qw_file_exists(const char *path);
+// Copies a file of at most 256 MB (tokenizer and config files) atomically onto to.
+qw_status qw_file_copy(const char *from, const char *to);
 int qw_dir_exists(const char *path);
 // Joins dir and name with one '/', into buf of size n. Returns buf (truncation is an assert).
 char *qw_path_join(char *buf, size_t n, const char *dir, const char *name);

@@ -158,3 +158,12 @@ qw_status qw_write_file_atomic(const char *path, const void *data, size_t n) {
     }
     return qw_atomic_commit(&af);
 }
+
+qw_status qw_file_copy(const char *from, const char *to) {
+    char *buf;
+    size_t len;
+    QW_TRY(qw_file_read_all(from, (size_t)1 << 28, &buf, &len));
+    qw_status s = qw_write_file_atomic(to, buf, len);
+    free(buf);
+    return s;
+}

@@ -63,14 +63,6 @@ static qw_status add_tensor(qw_tensor *ts, int *n, const char *name, qw_type typ
     return QW_OK;
 }
 
-static qw_status copy_file(const char *from, const char *to) {
-    char *buf;
-    size_t len;
-    QW_TRY(qw_file_read_all(from, (size_t)1 << 28, &buf, &len));
-    qw_status s = qw_write_file_atomic(to, buf, len);
-    free(buf);
-    return s;
-}
 
 static qw_status write_model(const char *out, const qw_config *c, qw_type type, uint64_t seed, int nth,
                              double shard_gb, const char *tok_dir) {
@@ -109,7 +101,7 @@ static qw_status write_model(const char *out, const qw_config *c, qw_type type, 
         char from[4096], to[4096];
         qw_path_join(from, sizeof from, tok_dir, tok_files[i]);
         qw_path_join(to, sizeof to, out, tok_files[i]);
-        s = copy_file(from, to);
+        s = qw_file_copy(from, to);
     }
     for (int i = 0; i < n; i++) qw_free_aligned(ts[i].data);
     free(ts);

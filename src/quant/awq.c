@@ -7,13 +7,6 @@
 
 #include <math.h>
 
-static void mm(const float *W, int64_t N, int64_t K, const float *x, int64_t n, float *y, int nth) {
-    size_t wb = qw_matmul_work_size(QW_TYPE_F32, N, K, n);
-    void *work = wb ? malloc(wb) : NULL;
-    QW_ASSERT(!wb || work);
-    qw_matmul(QW_TYPE_F32, W, N, K, x, n, y, work, nth);
-    free(work);
-}
 
 // llm-awq: s = mean|x|^alpha clamped at 1e-4, divided by sqrt(max(s) min(s)) so the scales straddle 1.
 static void scales_for(const double *mean_abs, int64_t cols, double alpha, float *s) {
@@ -45,13 +38,13 @@ float qw_awq_search(const qw_awq_linear *lin, int n_lin, int64_t cols, const flo
         scales_for(mean_abs, cols, alpha, cand);
         for (int i = 0; i < n_lin; i++) {
             const qw_awq_linear *L = &lin[i];
-            mm(L->W, L->rows, cols, X, n, Y, nth); // the float output (recomputed: cheaper than keeping all)
+            qw_quant_mm(L->W, L->rows, cols, X, n, Y, nth); // the float output (recomputed: cheaper than keeping all)
             for (int64_t r = 0; r < L->rows; r++)
                 for (int64_t c = 0; c < cols; c++) Wq[r * cols + c] = L->W[r * cols + c] * cand[c];
             qw_rtn_quantize(Wq, L->rows, cols, L->type, NULL, nth);
             for (int64_t r = 0; r < L->rows; r++)
                 for (int64_t c = 0; c < cols; c++) Wq[r * cols + c] /= cand[c];
-            mm(Wq, L->rows, cols, X, n, Yq, nth);
+            qw_quant_mm(Wq, L->rows, cols, X, n, Yq, nth);
             for (int64_t k = 0; k < n * L->rows; k++) {
                 double d = (double)Yq[k] - Y[k];
                 err += d * d;

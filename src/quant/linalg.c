@@ -10,8 +10,7 @@
 #define NB 128 // block of the factorizations
 #define CB 256 // column chunk of the symmetric products
 
-// y (n, N) = x (n, K) W^T (N, K), all f32 row-major with contiguous rows.
-static void mm(const float *W, int64_t N, int64_t K, const float *x, int64_t n, float *y, int nth) {
+void qw_quant_mm(const float *W, int64_t N, int64_t K, const float *x, int64_t n, float *y, int nth) {
     size_t wb = qw_matmul_work_size(QW_TYPE_F32, N, K, n);
     void *work = wb ? malloc(wb) : NULL;
     QW_ASSERT(!wb || work);
@@ -29,7 +28,7 @@ void qw_quant_hessian_add(double *H, int64_t dim, const float *x, int64_t n, dou
     // column chunk [c0, c0 + cb) of the lower triangle: rows c0.. of xt against rows c0..c0 + cb
     for (int64_t c0 = 0; c0 < dim; c0 += CB) {
         int64_t cb = dim - c0 < CB ? dim - c0 : CB, m = dim - c0;
-        mm(xt + c0 * n, cb, n, xt + c0 * n, m, tmp, nth);
+        qw_quant_mm(xt + c0 * n, cb, n, xt + c0 * n, m, tmp, nth);
         for (int64_t t = 0; t < m; t++) {
             double *h = H + (c0 + t) * dim + c0;
             const float *r = tmp + t * cb;
@@ -116,7 +115,7 @@ static qw_status cholesky(float *A, int64_t n, int nth) {
         for (int64_t i = 0; i < m; i++) memcpy(P + i * kb, A + (k1 + i) * n + k0, sizeof(float) * (size_t)kb);
         for (int64_t c0 = 0; c0 < m; c0 += CB) { // A22 -= L21 L21^T, lower triangle, by column chunks
             int64_t cb = m - c0 < CB ? m - c0 : CB, rows = m - c0;
-            mm(P + c0 * kb, cb, kb, P + c0 * kb, rows, tmp, nth);
+            qw_quant_mm(P + c0 * kb, cb, kb, P + c0 * kb, rows, tmp, nth);
             for (int64_t t = 0; t < rows; t++) {
                 float *a = A + (k1 + c0 + t) * n + k1 + c0;
                 const float *r = tmp + t * cb;
@@ -167,8 +166,8 @@ static void tri_inverse_t(const float *L, int64_t n, float *XT, int nth) {
             int64_t i0 = I * NB, ib = n - i0 < NB ? n - i0 : NB, k = i0 - j0;
             for (int64_t r = 0; r < ib; r++) memcpy(Lp + r * k, L + (i0 + r) * n + j0, sizeof(float) * (size_t)k);
             for (int64_t c = 0; c < jb; c++) memcpy(Xp + c * k, XT + (j0 + c) * n + j0, sizeof(float) * (size_t)k);
-            mm(Lp, ib, k, Xp, jb, CT, nth);               // CT[c][r] = (L[I, j0:i0] X[j0:i0, J])[r][c]
-            mm(Dinv + I * NB * NB, ib, ib, CT, jb, Y, nth); // Y[c][r] = (L[I,I]^-1 C)[r][c]
+            qw_quant_mm(Lp, ib, k, Xp, jb, CT, nth);               // CT[c][r] = (L[I, j0:i0] X[j0:i0, J])[r][c]
+            qw_quant_mm(Dinv + I * NB * NB, ib, ib, CT, jb, Y, nth); // Y[c][r] = (L[I,I]^-1 C)[r][c]
             for (int64_t c = 0; c < jb; c++)
                 for (int64_t r = 0; r < ib; r++) XT[(j0 + c) * n + i0 + r] = -Y[c * ib + r];
         }

@@ -27,6 +27,8 @@ float qw_grid_round(qw_type t, void *blk, int j, float x);
 // linear algebra (linalg.c), float matmuls from the kernels with double where sums get long.
 
 // H(lower triangle) += scale * sum over the n rows x_t of x_t x_t^T, x: (n, dim) f32, H: (dim, dim) double.
+// y (n, N) = x (n, K) W^T (N, K), f32 row-major, through qw_matmul with its scratch allocated here.
+void qw_quant_mm(const float *W, int64_t N, int64_t K, const float *x, int64_t n, float *y, int nth);
 void qw_quant_hessian_add(double *H, int64_t dim, const float *x, int64_t n, double scale, int nth);
 // Mirrors the lower triangle of H into the upper one.
 void qw_quant_hessian_symmetrize(double *H, int64_t dim);

@@ -422,14 +422,6 @@ void qw_tmodel_backward(qw_tmodel *m, float loss_scale) {
 // ---------------------------------------------------------------------------------------------------
 // export
 
-static qw_status copy_file(const char *from, const char *to) {
-    char *buf;
-    size_t len;
-    QW_TRY(qw_file_read_all(from, (size_t)1 << 28, &buf, &len));
-    qw_status s = qw_write_file_atomic(to, buf, len);
-    free(buf);
-    return s;
-}
 
 qw_status qw_tmodel_export(qw_tmodel *m, const char *dir, qw_type dtype, const char *tok_dir) {
     if (dtype != QW_TYPE_F32 && dtype != QW_TYPE_BF16 && dtype != QW_TYPE_F16)
@@ -509,7 +501,7 @@ qw_status qw_tmodel_export(qw_tmodel *m, const char *dir, qw_type dtype, const c
         char from[4096], to[4096];
         qw_path_join(from, sizeof from, tok_dir, tok_files[i]);
         qw_path_join(to, sizeof to, dir, tok_files[i]);
-        if (qw_file_exists(from) && strcmp(from, to) != 0) s = copy_file(from, to);
+        if (qw_file_exists(from) && strcmp(from, to) != 0) s = qw_file_copy(from, to);
     }
     for (int i = 0; i < n; i++) qw_free_aligned(owned[i]);
     free(owned);
