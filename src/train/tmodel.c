@@ -465,8 +465,8 @@ qw_status qw_tmodel_export(qw_tmodel *m, const char *dir, qw_type dtype, const c
             memcpy(tmp, (src), sizeof(float) * (size_t)ne);                                                  \
             if (merge) {                                                                                     \
                 int64_t R = m->lora_rank, K = (d1), N = (d0);                                                \
-                qw_gemm(0, 0, N, K, R, m->lora_scale, m->lora_b[tgt] + (size_t)(l) * N * R, R,               \
-                        m->lora_a[tgt] + (size_t)(l) * R * K, K, 1.0f, tmp, K, m->n_threads);                \
+                qw_gemm(0, 0, N, K, R, m->lora_scale, m->lora_b[(tgt) < 0 ? 0 : (tgt)] + (size_t)(l) * N * R, R,               \
+                        m->lora_a[(tgt) < 0 ? 0 : (tgt)] + (size_t)(l) * R * K, K, 1.0f, tmp, K, m->n_threads); /* merge: tgt >= 0 */                \
             }                                                                                                \
             qw_convert_from_f32(dtype, tmp, owned[n], ne);                                                   \
             qw_free_aligned(tmp);                                                                            \
