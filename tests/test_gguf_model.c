@@ -78,6 +78,7 @@ static void check_case(const char *dir) {
         for (int64_t i = 0; i < g.n_tensors; i++) n_quant += qw_type_get(g.tensors[i].type)->is_quantized;
         s = qw_model_load(&gg, path);
         CHECKF(s == QW_OK && gg->unrunnable_tensor == NULL, "%s: %s: %s", dir, qw_type_name(qt[k]), qw_error_message());
+        if (s == QW_OK) CHECK((n_quant > 0) == (gg->quantized_tensor != NULL)); // any quantized matrix is marked
         float *qlog = s == QW_OK ? prefill(gg, tok, n) : NULL;
         if (s == QW_OK) qw_model_free(gg);
         const qw_tensor *t = qw_gguf_find_tensor(&g, "blk.0.ffn_down.weight");
