@@ -44,9 +44,9 @@ static qw_status hf_find(void *ctx, const char *name, int64_t d0, int64_t d1, co
     return QW_OK;
 }
 
-qw_status qw_model_load(qw_model **out, const char *path) {
+// An HF folder, its tensors left in their file mappings.
+static qw_status load_hf(qw_model **out, const char *path) {
     *out = NULL;
-    if (!qw_dir_exists(path) && qw_file_exists(path)) return qw_model_load_gguf(out, path);
     if (!qw_dir_exists(path))
         return qw_error(QW_ERR_IO, "%s: not a model (expected a Hugging Face folder with config.json "
                                    "and safetensors, or a GGUF file)", path);
@@ -62,7 +62,6 @@ qw_status qw_model_load(qw_model **out, const char *path) {
         qw_path_join(tp, sizeof tp, path, "tokenizer.json");
         if (qw_file_exists(tp)) s = qw_tok_load(&m->tok, tp);
     }
-    if (s == QW_OK) s = qw_model_make_resident(m);
     if (s == QW_OK && m->tok && qw_tok_n_vocab(m->tok) > m->config.vocab_size)
         qw_warn("%s: tokenizer has %d tokens but the model only %d rows; ids past that are refused",
                 path, qw_tok_n_vocab(m->tok), m->config.vocab_size);
@@ -72,6 +71,23 @@ qw_status qw_model_load(qw_model **out, const char *path) {
     }
     *out = m;
     return QW_OK;
+}
+
+qw_status qw_model_load(qw_model **out, const char *path) {
+    *out = NULL;
+    int gguf = !qw_dir_exists(path) && qw_file_exists(path);
+    QW_TRY(gguf ? qw_model_load_gguf(out, path) : load_hf(out, path));
+    qw_status s = qw_model_make_resident(*out); // only a model that is to run: converting reads each weight once
+    if (s != QW_OK) {
+        qw_model_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+qw_status qw_model_load_for_convert(qw_model **out, const char *path) {
+    if (!qw_dir_exists(path) && qw_file_exists(path)) return qw_model_load_gguf_any(out, path);
+    return load_hf(out, path);
 }
 
 qw_status qw_model_make_resident(qw_model *m) {

@@ -153,7 +153,6 @@ static qw_status load_gguf(qw_model **out, const char *path, int allow_quantized
         return qw_error(QW_ERR_NOMEM, "out of memory");
     }
     qw_status s = load(m, path, allow_quantized);
-    if (s == QW_OK && !allow_quantized) s = qw_model_make_resident(m); // converting reads each weight once
     if (s != QW_OK) {
         qw_model_free(m);
         return s;
@@ -164,7 +163,4 @@ static qw_status load_gguf(qw_model **out, const char *path, int allow_quantized
 
 qw_status qw_model_load_gguf(qw_model **out, const char *path) { return load_gguf(out, path, 0); }
 
-qw_status qw_model_load_for_convert(qw_model **out, const char *path) {
-    if (!qw_dir_exists(path) && qw_file_exists(path)) return load_gguf(out, path, 1);
-    return qw_model_load(out, path);
-}
+qw_status qw_model_load_gguf_any(qw_model **out, const char *path) { return load_gguf(out, path, 1); }

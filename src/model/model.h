@@ -51,9 +51,12 @@ typedef struct {
 // A GGUF file (llama.cpp's qwen2 metadata and tensor names) loads the same way: every shape is checked
 // against its metadata; quantized matrices (Q8_0, Q4_0, IQ4_NL, Q4_K, Q5_K, Q6_K) stay in the mapping
 // and run on the integer kernels, token_embd included (its rows are dequantized one at a time).
+// Once checked, the weights are copied into huge pages (see qw_model_make_resident in wire.h).
 qw_status qw_model_load(qw_model **out, const char *path);
+// A GGUF as qw_model_load reads it, left in its file mapping.
 qw_status qw_model_load_gguf(qw_model **out, const char *path);
-// As qw_model_load, but a GGUF's matrices may be of any type (for `qwick convert`: GGUF Q4_K -> F32).
+// As qw_model_load, but the weights stay in their file mappings (a tool that reads each weight once, and
+// may drop pages it is done with) and a GGUF's matrices may be of any type (`qwick convert`: Q4_K -> F32).
 qw_status qw_model_load_for_convert(qw_model **out, const char *path);
 void qw_model_free(qw_model *m);
 

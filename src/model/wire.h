@@ -28,5 +28,7 @@ qw_status qw_model_wire(qw_model *m, const qw_tensor_names *names, qw_find_tenso
 // unless the environment sets QWICK_MMAP=1: decode streams every weight once per token, and the copy
 // streams it 30-50% faster than 4 KB file pages. Done after wiring so a bad file fails before any copy.
 qw_status qw_model_make_resident(qw_model *m);
+// A GGUF with matrices of any type, even those without kernels (for qw_model_load_for_convert).
+qw_status qw_model_load_gguf_any(qw_model **out, const char *path);
 
 #endif
