@@ -23,13 +23,15 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(void) {
     fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
-                    "                  [--shape SUBSTRING] [--threads N] [--time SECONDS]\n");
+                    "                  [--shape SUBSTRING] [--threads N] [--time SECONDS] [--r16]\n"
+                    "--r16: quantized weights in the 16-row interleaved layout a loaded model uses\n");
 }
 
 int main(int argc, char **argv) {
     const char *isa = "best", *tname = "bf16", *nlist = "1,4,16,512", *only = NULL;
     int nth = qw_threads_default();
     double min_time = 0.5;
+    int r16 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) tname = argv[++i];
@@ -37,6 +39,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nth = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--time") && i + 1 < argc) min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--r16")) r16 = 1;
         else {
             usage();
             return 2;
@@ -106,6 +109,7 @@ int main(int argc, char **argv) {
                 float *f = W[c];
                 if (tr->is_quantized) {
                     for (int64_t r = 0; r < sh->N; r++) memcpy((char *)W[c] + (size_t)r * rb, stripe + (r % 16) * rb, rb);
+                    if (r16 && qw_r16_pack(wt, W[c], sh->N, sh->K, nth) != QW_OK) return 1;
                     continue;
                 }
                 size_t cnt = wbytes / (wt == QW_TYPE_F32 ? 4 : 2);
@@ -124,7 +128,9 @@ int main(int argc, char **argv) {
                 for (int64_t i = 0; i < n * sh->K; i++) x[i] = qw_rng_normal(&rng);
                 size_t ws = qw_matmul_work_size(wt, sh->N, sh->K, n);
                 void *work = ws ? qw_malloc_aligned(ws) : NULL;
-                qw_matmul(wt, W[0], sh->N, sh->K, x, n, y, work, nth); // warm-up
+                qw_tensor tw = {.type = wt, .n_dims = 2, .shape = {sh->N, sh->K}, .layout = r16 && tr->is_quantized};
+                tw.data = W[0];
+                qw_matmul_w(&tw, x, n, y, work, nth); // warm-up
                 // Per-call times; the best one is reported, since other processes on a small
                 // machine stretch some calls by whole scheduler time slices. The median is shown too.
                 double times[4096];
@@ -132,7 +138,8 @@ int main(int argc, char **argv) {
                 double t_start = qw_time_sec();
                 do {
                     double t0 = qw_time_sec();
-                    qw_matmul(wt, W[(calls + 1) % copies], sh->N, sh->K, x, n, y, work, nth);
+                    tw.data = W[(calls + 1) % copies];
+                    qw_matmul_w(&tw, x, n, y, work, nth);
                     times[calls++] = qw_time_sec() - t0;
                 } while (calls < 4096 && (qw_time_sec() - t_start < min_time || calls < 3));
                 qsort(times, (size_t)calls, sizeof(double), cmp_double);

@@ -144,6 +144,67 @@ static void test_matmul(int level) {
     }
 }
 
+// The r16 layout: packing then unpacking gives the same bytes, a row read from r16 equals the row's
+// dequantization, and qw_matmul_w on r16 equals qw_matmul on the rows: both see the same int8
+// activations and exact integer block sums, so only the f32 combination of blocks differs (bound
+// 1e-5 of sum |w x|). n covers decode (1..4 tokens at a time, 5 = 4 + 1) and the GEMM (n >= 8).
+static void check_r16(qw_type t, int64_t N, int64_t K, int64_t n, int level) {
+    qweights w = make_qweights(t, N, K);
+    const size_t rb = qw_type_row_bytes(t, K), bytes = rb * (size_t)N;
+    char *p = malloc(bytes), *back = malloc(16 * rb);
+    memcpy(p, w.W, bytes);
+    CHECK(qw_r16_pack(t, p, N, K, 2) == QW_OK);
+    CHECKF(memcmp(p, w.W, bytes) != 0, "%s: r16 moved no byte", qw_type_name(t));
+    int same = 1;
+    for (int64_t g = 0; g < N / 16; g++) {
+        qw_r16_unpack_group(t, p + (size_t)g * 16 * rb, back, K);
+        same &= memcmp(back, (char *)w.W + (size_t)g * 16 * rb, 16 * rb) == 0;
+    }
+    CHECKF(same, "%s K=%lld: r16 round trip changed bytes", qw_type_name(t), (long long)K);
+    float *a = malloc(sizeof(float) * (size_t)K), *b = malloc(sizeof(float) * (size_t)K);
+    int rows_ok = 1;
+    for (int64_t o = 0; o < N; o += 7) {
+        qw_type_get(t)->to_float((char *)w.W + (size_t)o * rb, a, K);
+        qw_r16_row_to_float(t, p, K, o, b);
+        rows_ok &= memcmp(a, b, sizeof(float) * (size_t)K) == 0;
+    }
+    CHECKF(rows_ok, "%s: r16 row differs from the row's dequantization", qw_type_name(t));
+    float *x = malloc(sizeof(float) * (size_t)(n * K)), *y = malloc(sizeof(float) * (size_t)(n * N));
+    float *yr = malloc(sizeof(float) * (size_t)(n * N));
+    fill_x(x, n * K);
+    char *work = malloc(qw_matmul_work_size(t, N, K, n));
+    qw_tensor tw = {.type = t, .n_dims = 2, .shape = {N, K}, .data = p, .nbytes = bytes, .layout = QW_LAYOUT_R16};
+    qw_matmul_w(&tw, x, n, y, work, 2);
+    qw_matmul(t, w.W, N, K, x, n, yr, work, 2);
+    int bad = 0;
+    for (int64_t o = 0; o < N; o++) {
+        qw_type_get(t)->to_float((char *)w.W + (size_t)o * rb, a, K);
+        for (int64_t tok = 0; tok < n; tok++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += fabs((double)a[k] * x[tok * K + k]);
+            double e = fabs((double)y[tok * N + o] - yr[tok * N + o]);
+            if (e > 1e-5 * s + 1e-30 && !bad++)
+                fprintf(stderr, "%s %s r16 N=%lld K=%lld n=%lld: y[%lld][%lld] = %g, rows %g\n", qw_cpu_level_name(level),
+                        qw_type_name(t), (long long)N, (long long)K, (long long)n, (long long)tok, (long long)o,
+                        y[tok * N + o], yr[tok * N + o]);
+        }
+    }
+    CHECKF(!bad, "%s %s r16 n=%lld: %d outputs differ from the row layout's", qw_cpu_level_name(level), qw_type_name(t),
+           (long long)n, bad);
+    free(work), free(x), free(y), free(yr), free(a), free(b), free(p), free(back), free(w.block);
+}
+
+static void test_r16(int level) {
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 17};
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        qw_type t = g_types[ti];
+        CHECK(qw_r16_type_ok(t));
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) check_r16(t, 48, 512, ns[i], level);
+        check_r16(t, 32, 2048 + 3 * 256, 3, level); // several blocks, odd count of super-blocks
+    }
+    CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
+}
+
 // A zero row of activations quantizes to d = 0 and gives exact zeros.
 static void test_zero_x(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -166,6 +227,7 @@ int main(void) {
         printf("level %s (%s)\n", qw_cpu_level_name(level), qw_cpu_describe());
         test_dots(level);
         test_matmul(level);
+        test_r16(level);
     }
     qw_cpu_set_level(max);
     test_zero_x();

@@ -44,6 +44,12 @@ const char *qw_cpu_level_name(int level);
 size_t qw_matmul_work_size(qw_type wtype, int64_t N, int64_t K, int64_t n);
 void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
                void *work, int nth);
+// The same for a model's matrix (type, data, shape {N, K}), in either layout (tensor.h): rows, or the
+// r16 layout of quant.h, which only moves bytes: the integer block sums are those of the same blocks in
+// rows, and only the order of their f32 scaling differs. qw_matmul_r16_fast says whether the level in force has integer kernels that
+// read r16 directly (elsewhere r16 works, through a slower unpacking path).
+void qw_matmul_w(const qw_tensor *w, const float *x, int64_t n, float *y, void *work, int nth);
+int qw_matmul_r16_fast(qw_type t);
 // The scalar reference (the specification), single-threaded: weights widened (or dequantized) to f32
 // exactly, products and sums in double, rounded to f32 once. x is used as given (not quantized).
 void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n,

@@ -14,6 +14,7 @@ typedef struct qw_mm qw_mm;
 struct qw_mm {
     qw_type wtype;
     const void *W; // N x K of wtype
+    int r16;       // W is in the 16-row interleaved layout of quant.h (N a multiple of 16)
     int64_t N, K;
     const float *x; // n x K
     int64_t n;
@@ -50,6 +51,12 @@ void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *la
 #define QW_QDOT_NT_MAX 4
 typedef void (*qw_qdot_fn)(int64_t k, const void *w, const void *a, size_t as, int nt, float *y, int64_t ys);
 void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot); // the prepare + rows pair above, for any level
+void qw_mm_prepare_quant(const qw_mm *mm, int ith, int nth); // that prepare alone
+
+// Decode against r16 matrices with VNNI (x86/qr16_avx512vnni.c), for the types qw_r16_vnni_has;
+// other r16 types, and levels without VNNI, unpack each group of 16 rows and use the dots above.
+int qw_r16_vnni_has(qw_type t);
+void qw_mm_plan_r16_vnni(qw_mm *mm);
 
 // From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
 // holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by

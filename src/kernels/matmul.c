@@ -65,7 +65,7 @@ static void mm_rows_generic(const qw_mm *mm, int64_t r0, int64_t r1) {
 }
 
 // Quantized weights at any level: the activations quantized once, then one multi-token dot per row.
-static void prepare_quant(const qw_mm *mm, int ith, int nth) {
+void qw_mm_prepare_quant(const qw_mm *mm, int ith, int nth) {
     int64_t t0, t1;
     qw_split_rows(mm->n, 1, ith, nth, &t0, &t1);
     const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
@@ -84,11 +84,28 @@ static void rows_quant(const qw_mm *mm, int64_t r0, int64_t r1) {
         }
 }
 
+// r16 weights at any level: each group of 16 rows back to GGUF rows in a buffer, then rows_quant's dots.
+static void rows_quant_r16(const qw_mm *mm, int64_t r0, int64_t r1) {
+    const size_t gb = 16 * qw_type_row_bytes(mm->wtype, mm->K);
+    void *rows = malloc(gb);
+    QW_ASSERT(rows); // one group, tens of KB; not recoverable inside a parallel region
+    qw_mm g = *mm;
+    g.W = rows;
+    g.N = mm->N;
+    for (int64_t r = r0; r < r1; r += 16) {
+        qw_r16_unpack_group(mm->wtype, (const char *)mm->W + (size_t)(r / 16) * gb, rows, mm->K);
+        // rows_quant writes y[t * N + o] for o in [r, r + 16): shift W so that row o is rows' o - r
+        g.W = (const char *)rows - (size_t)r * (gb / 16);
+        rows_quant(&g, r, r + 16);
+    }
+    free(rows);
+}
+
 void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot) {
     (void)dot;
-    mm->prepare = prepare_quant;
-    mm->rows = rows_quant;
-    mm->row_align = 1;
+    mm->prepare = qw_mm_prepare_quant;
+    mm->rows = mm->r16 ? rows_quant_r16 : rows_quant;
+    mm->row_align = mm->r16 ? 16 : 1;
 }
 
 void qw_mm_plan_generic(qw_mm *mm) {
@@ -130,8 +147,8 @@ static void run_rows(void *ctx, int ith, int nth) {
     if (r0 < r1) mm->rows(mm, r0, r1);
 }
 
-void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
-               void *work, int nth) {
+static void run_matmul(qw_type wtype, int r16, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
+                       float *y, void *work, int nth) {
     const qw_type_traits *tr = qw_type_get((int)wtype);
     QW_ASSERT(tr && (!tr->is_quantized || qw_act_kind_of(wtype) != QW_ACT_NONE));
     QW_ASSERT(N >= 0 && K >= 0 && n >= 0 && K % tr->block_size == 0);
@@ -140,7 +157,7 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
         memset(y, 0, (size_t)(N * n) * sizeof(float));
         return;
     }
-    qw_mm mm = {.wtype = wtype, .W = W, .N = N, .K = K, .x = x, .n = n, .y = y};
+    qw_mm mm = {.wtype = wtype, .W = W, .r16 = r16, .N = N, .K = K, .x = x, .n = n, .y = y};
     if (qw_mm_work_bytes(wtype, N, K, n)) {
         QW_ASSERT(work != NULL);
         mm.work = (void *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
@@ -159,4 +176,18 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
         else qw_parallel(run_prepare, &mm, nth);
     }
     qw_parallel(run_rows, &mm, nth);
+}
+
+void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
+               void *work, int nth) {
+    run_matmul(wtype, 0, W, N, K, x, n, y, work, nth);
+}
+
+void qw_matmul_w(const qw_tensor *w, const float *x, int64_t n, float *y, void *work, int nth) {
+    QW_ASSERT(w->layout == QW_LAYOUT_ROWS || (w->layout == QW_LAYOUT_R16 && w->shape[0] % 16 == 0));
+    run_matmul(w->type, w->layout == QW_LAYOUT_R16, w->data, w->shape[0], w->shape[1], x, n, y, work, nth);
+}
+
+int qw_matmul_r16_fast(qw_type t) {
+    return qw_cpu_level() >= QW_ISA_AVX512_BF16 && qw_r16_vnni_has(t);
 }

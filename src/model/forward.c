@@ -223,8 +223,7 @@ static int attn_blocks(const qw_batch *b, int max_nt, attn_block *out) {
 static int threads_for(const qw_state *s, int64_t work) { return work >= QW_PARALLEL_MIN_WORK ? s->n_threads : 1; }
 
 static void matmul(qw_state *s, const qw_tensor *w, const float *x, int64_t n, float *y) {
-    int64_t N = w->shape[0], K = w->shape[1];
-    qw_matmul(w->type, w->data, N, K, x, n, y, s->work, threads_for(s, N * K * n));
+    qw_matmul_w(w, x, n, y, s->work, threads_for(s, w->shape[0] * w->shape[1] * n));
 }
 
 static qw_status check_batch(const qw_model *m, const qw_state *s, const qw_kv_cache *kv, const qw_batch *b) {
@@ -246,10 +245,7 @@ qw_status qw_forward_begin(const qw_model *m, qw_state *s, const qw_kv_cache *kv
     QW_TRY(check_batch(m, s, kv, b));
     const qw_config *c = &m->config;
     int64_t n = b->n_tokens, h = c->hidden_size;
-    const qw_type_traits *et = qw_type_get(m->tok_embd.type);
-    const size_t erb = qw_type_row_bytes(m->tok_embd.type, h);
-    for (int64_t t = 0; t < n; t++) // embedding rows, converted (or dequantized) to f32
-        et->to_float((const char *)m->tok_embd.data + (size_t)b->token[t] * erb, s->x + t * h, h);
+    for (int64_t t = 0; t < n; t++) qw_tensor_row_to_float(&m->tok_embd, b->token[t], s->x + t * h);
     rope_table(s->rope, b->pos, n, c->head_dim, c->rope_theta);
     return QW_OK;
 }

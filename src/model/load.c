@@ -4,6 +4,10 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+
+#include "kernels/kernels.h"
+#include "tensor/quant.h"
 
 static const char *dtype_name(qw_type t) {
     return t == QW_TYPE_F32 ? "float32" : t == QW_TYPE_F16 ? "float16" : t == QW_TYPE_BF16 ? "bfloat16" : "?";
@@ -90,13 +94,53 @@ qw_status qw_model_load_for_convert(qw_model **out, const char *path) {
     return load_hf(out, path);
 }
 
+// The mapping (of the model's files) that holds p, or NULL.
+static qw_mmap *map_of(qw_model *m, const void *p) {
+    const char *c = p;
+    if (m->gguf.map.data && c >= (const char *)m->gguf.map.data && c < (const char *)m->gguf.map.data + m->gguf.map.size)
+        return &m->gguf.map;
+    for (int i = 0; i < m->st.n_files; i++) {
+        qw_mmap *mp = &m->st.maps[i];
+        if (c >= (const char *)mp->data && c < (const char *)mp->data + mp->size) return mp;
+    }
+    return NULL;
+}
+
+// Quantized matrices that the kernels in force read faster in the r16 layout (quant.h) are moved to it
+// in the resident copy, which is private memory: the file is untouched.
+static qw_status pack_one(qw_model *m, qw_tensor *t, int nth) {
+    if (t->layout != QW_LAYOUT_ROWS || !qw_matmul_r16_fast(t->type) || qw_tensor_rows(t) % 16 != 0) return QW_OK;
+    qw_mmap *mp = map_of(m, t->data);
+    if (!mp) return QW_OK;
+    mprotect(mp->data, mp->size, PROT_READ | PROT_WRITE); // private anonymous memory since make_resident
+    qw_status s = qw_r16_pack(t->type, t->data, qw_tensor_rows(t), qw_tensor_cols(t), nth);
+    mprotect(mp->data, mp->size, PROT_READ);
+    QW_TRY(s);
+    t->layout = QW_LAYOUT_R16;
+    // a tied embedding is one matrix seen twice
+    if (m->tok_embd.data == t->data) m->tok_embd.layout = QW_LAYOUT_R16;
+    if (m->lm_head.data == t->data) m->lm_head.layout = QW_LAYOUT_R16;
+    return QW_OK;
+}
+
+static qw_status pack_r16(qw_model *m, int nth) {
+    QW_TRY(pack_one(m, &m->tok_embd, nth));
+    QW_TRY(pack_one(m, &m->lm_head, nth));
+    for (int l = 0; l < m->config.n_layers; l++) {
+        qw_layer *y = &m->layers[l];
+        qw_tensor *lt[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (int i = 0; i < 7; i++) QW_TRY(pack_one(m, lt[i], nth));
+    }
+    return QW_OK;
+}
+
 qw_status qw_model_make_resident(qw_model *m) {
     const char *e = getenv("QWICK_MMAP");
     if (e && *e && strcmp(e, "0") != 0) return QW_OK;
     int nth = qw_threads_default();
     for (int i = 0; i < m->st.n_files; i++) QW_TRY(qw_mmap_make_resident(&m->st.maps[i], m->st.paths[i], nth));
     if (m->gguf.map.data) QW_TRY(qw_mmap_make_resident(&m->gguf.map, m->gguf.path, nth));
-    return QW_OK;
+    return pack_r16(m, nth);
 }
 
 void qw_model_free(qw_model *m) {

@@ -80,6 +80,23 @@ static inline void qw_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uin
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The 16-row interleaved layout ("r16"), for matrices in memory only (never in a file). Rows come in
+// groups of 16 that keep their bytes (group g at g * 16 * row_bytes); inside a group, block b of all 16
+// rows sits together (at b * 16 * block_bytes), arranged so that one 64-byte load gives one dword of each
+// of the 16 rows: a type's lone f16 scale d (Q8_0, Q4_0, IQ4_NL, Q6_K) first, the 16 rows' d in row
+// order (32 bytes); then the block's other bytes, in block order, cut into dwords, dword u of rows 0..15
+// at 64 * u (after the d's). Q4_K and Q5_K have no lone d: all their bytes are dwords (the first holds
+// d | dmin << 16). A kernel then computes 16 rows at once in the 16 int32 lanes of a zmm, with no
+// horizontal sums, and the GEMM's row panels are these dwords as they are.
+int qw_r16_type_ok(qw_type t); // every quantized type qwick knows
+// In place, on nth threads: n_rows (a multiple of 16) rows of k elements, from rows to r16.
+qw_status qw_r16_pack(qw_type t, void *data, int64_t n_rows, int64_t k, int nth);
+// One group of 16 r16 rows back to 16 rows of GGUF blocks at rows (16 * row_bytes).
+void qw_r16_unpack_group(qw_type t, const void *group, void *rows, int64_t k);
+// Row `row` of an r16 matrix of k columns, dequantized.
+void qw_r16_row_to_float(qw_type t, const void *data, int64_t k, int64_t row, float *out);
+
 // Reference quantizers: k floats (a multiple of the type's block size) into k / block blocks at y.
 // Deterministic and single-threaded; they define what qwick writes.
 void qw_quantize_row_q8_0_ref(const float *x, void *y, int64_t k);

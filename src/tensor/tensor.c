@@ -67,6 +67,15 @@ int64_t qw_tensor_rows(const qw_tensor *t) {
     return c ? qw_tensor_numel(t) / c : 0;
 }
 
+void qw_tensor_row_to_float(const qw_tensor *t, int64_t r, float *out) {
+    const int64_t k = qw_tensor_cols(t);
+    if (t->layout == QW_LAYOUT_R16) {
+        qw_r16_row_to_float(t->type, t->data, k, r, out);
+        return;
+    }
+    qw_type_get((int)t->type)->to_float((const char *)t->data + (size_t)r * qw_type_row_bytes(t->type, k), out, k);
+}
+
 float qw_tensor_get_f32(const qw_tensor *t, int64_t i) {
     switch (t->type) {
     case QW_TYPE_F32: return ((const float *)t->data)[i];

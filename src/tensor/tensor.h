@@ -53,12 +53,19 @@ typedef struct {
     int64_t shape[QW_MAX_DIMS];
     void *data; // not owned: the owner is the file mapping or the model that made the tensor
     size_t nbytes;
+    int layout; // QW_LAYOUT_*: how a quantized matrix's blocks are ordered in memory (never in a file)
 } qw_tensor;
+
+// Rows one after another, as files store them; or the 16-row interleaved layout of quant.h
+// (qw_r16_pack), which a model that runs may choose in memory for faster integer kernels.
+enum { QW_LAYOUT_ROWS = 0, QW_LAYOUT_R16 = 1 };
 
 int64_t qw_tensor_numel(const qw_tensor *t);
 // Number of rows (product of all dims but the last) and row length.
 int64_t qw_tensor_rows(const qw_tensor *t);
 int64_t qw_tensor_cols(const qw_tensor *t);
+// Row r of a matrix (either layout) converted or dequantized to f32: qw_tensor_cols(t) floats.
+void qw_tensor_row_to_float(const qw_tensor *t, int64_t r, float *out);
 // Element i of a float tensor (F32, F16, BF16) as f32.
 float qw_tensor_get_f32(const qw_tensor *t, int64_t i);
 // Converts n elements of a float row (F32/F16/BF16) to f32.

@@ -305,8 +305,9 @@ static void rows_gemm(const qw_mm *mm, int64_t r0, int64_t r1) {
 }
 
 static void plan(qw_mm *mm) {
-    if (qw_type_get((int)mm->wtype)->is_quantized) { // VNNI GEMM for many tokens; else the levels' dots
+    if (qw_type_get((int)mm->wtype)->is_quantized) { // VNNI GEMM for many tokens; else the dots
         qw_mm_plan_qgemm_vnni(mm);
+        if (!mm->rows) qw_mm_plan_r16_vnni(mm);
         return;
     }
     if (mm->wtype != QW_TYPE_BF16 || mm->n < 2) return; // decode keeps x in f32 (matmul_avx512.c)

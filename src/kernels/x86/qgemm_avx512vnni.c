@@ -10,11 +10,7 @@
 // tokens (kernels_impl.h): dword q of the NT tokens side by side (K/4 runs of NT dwords), then per group
 // NT values each of -Z * (code sum), d_x and d_x * (code sum). A tile then reads everything at constant
 // offsets from one pointer.
-#include "../kernels_impl.h"
-
-#include <immintrin.h>
-
-#define QW_INLINE static inline __attribute__((always_inline))
+#include "r16_x86.h"
 
 #define NT_MAX QW_QGEMM_NT // tokens per activation tile: one zmm of int32 or f32
 
@@ -247,6 +243,49 @@ static void pack_panel(panel *p, qw_type wt, const char *W, int64_t r0, int nr, 
     }
 }
 
+// A panel straight from an r16 group (quant.h): its dwords already are the panel's, so only the codes
+// are made unsigned bytes and the scales f32, for the types the decode kernels read (qw_r16_vnni_has).
+static void pack_panel_r16(panel *p, qw_type wt, const uint8_t *g, int64_t K) {
+    const int64_t ng = K / 32;
+    p->tmp = p->codes + (size_t)K * 16;
+    p->S = (float *)(p->tmp + (size_t)K * 16);
+    p->M = p->S + ng * 16;
+    __m512i *codes = (__m512i *)p->codes;
+    if (wt == QW_TYPE_Q4_K) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F), byte0 = _mm512_set1_epi32(0xFF);
+        for (int64_t i = 0; i < K / QW_QK_K; i++) {
+            const uint8_t *blk = g + (size_t)i * 16 * 144;
+            __m512 d, dmin;
+            __m512i sc[2], m[2];
+            q4k_d(blk, &d, &dmin);
+            q4k_scales(blk, &sc[0], &sc[1], &m[0], &m[1]);
+            for (int j = 0; j < 8; j++) {
+                const __m512i s = _mm512_and_si512(_mm512_srli_epi32(sc[j / 4], 8 * (j % 4)), byte0);
+                const __m512i mm = _mm512_and_si512(_mm512_srli_epi32(m[j / 4], 8 * (j % 4)), byte0);
+                _mm512_store_ps(p->S + 16 * (8 * i + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(s)));
+                _mm512_store_ps(p->M + 16 * (8 * i + j), _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), dmin),
+                                                                      _mm512_cvtepi32_ps(mm)));
+            }
+            // nibble dword 8 ch + u: low nibbles are panel dword 64 i + 16 ch + u, high ones + 8
+            for (int ch = 0; ch < 4; ch++)
+                for (int u = 0; u < 8; u++) {
+                    const __m512i q = _mm512_loadu_si512(blk + 256 + 64 * (8 * ch + u));
+                    codes[64 * i + 16 * ch + u] = _mm512_and_si512(q, m4);
+                    codes[64 * i + 16 * ch + 8 + u] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                }
+        }
+        return;
+    }
+    const int kind = wt == QW_TYPE_Q4_0 ? K_Q4_0 : wt == QW_TYPE_IQ4_NL ? K_IQ4_NL : K_Q8_0;
+    const int bb = kind == K_Q8_0 ? 34 : 18;
+    memset(p->M, 0, sizeof(float) * (size_t)ng * 16);
+    for (int64_t b = 0; b < ng; b++) {
+        const uint8_t *blk = g + (size_t)b * 16 * bb;
+        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)));
+        codes32(kind, blk + 32, codes + 8 * b);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The tile: MR = 4 rows x NV vectors of 16 tokens (tokens in the lanes, as the BF16 GEMM), over all
 // of K. Per 4 codes: NV activation loads and 4 weight-dword broadcasts feed 4 * NV vpdpbusd; per
@@ -328,9 +367,20 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     panel *p = &g_panel;
     QW_ASSERT(panel_reserve(p, wt, K)); // a few hundred KB per thread, once
     const int G = group_of(wt), mins = has_min(wt);
+    // r16 weights: each group back to 16 GGUF rows first (cheap next to n >= 8 tokens of dots)
+    const size_t gb = 16 * qw_type_row_bytes(wt, K);
+    char *grows = mm->r16 ? malloc(gb) : NULL;
+    QW_ASSERT(!mm->r16 || grows);
     for (int64_t r = r1_0; r < r1_1; r += 16) {
         int nr = r1_1 - r < 16 ? (int)(r1_1 - r) : 16;
-        pack_panel(p, wt, mm->W, r, nr, K);
+        if (mm->r16 && qw_r16_vnni_has(wt)) {
+            pack_panel_r16(p, wt, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, K);
+        } else if (mm->r16) {
+            qw_r16_unpack_group(wt, (const char *)mm->W + (size_t)(r / 16) * gb, grows, K);
+            pack_panel(p, wt, grows, 0, nr, K);
+        } else {
+            pack_panel(p, wt, mm->W, r, nr, K);
+        }
         // 48 tokens at a time (their activations stay in L2) past the 4 row groups of the panel
         for (int64_t tt = 0; tt < ntiles; tt += NV_MAX) {
             int nv = ntiles - tt < NV_MAX ? (int)(ntiles - tt) : NV_MAX;
@@ -348,6 +398,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
             }
         }
     }
+    free(grows);
 }
 
 void qw_mm_plan_qgemm_vnni(qw_mm *mm) {

@@ -1,0 +1,176 @@
+// kernels/x86/qr16_avx512vnni: decode (1 to QW_QDOT_NT_MAX tokens) against matrices in the r16 layout
+// (quant.h) with AVX-512 VNNI. One 64-byte load holds one dword of codes of each of 16 rows, so one
+// vpdpbusd with 4 activation codes broadcast is 4 elements x 16 rows into the 16 int32 lanes, and a
+// block's scaling is one vector op for 16 rows: no horizontal sums, no shuffles to gather scales.
+//
+// Codes enter vpdpbusd unsigned (Q4_0's nibbles as they are, Q8_0 and IQ4_NL shifted by 128, Q4_K's
+// nibbles), and a code offset z is taken off through the activation block's code sum: the int32 lanes
+// start at -z * sum x. Integer sums are exact; only their f32 scaling rounds.
+#include "r16_x86.h"
+
+// Where token t's quantized activations are (qw_act_* layout of quant.h).
+typedef struct {
+    const int32_t *q; // codes, as dwords
+    const float *d;   // per activation block
+    const int32_t *s; // code sums per block (QW_ACT_Q8) or per 16 (QW_ACT_Q8K)
+} act;
+
+static void acts_of(const qw_mm *mm, int64_t t0, int nt, act *a) {
+    const qw_act_kind ak = qw_act_kind_of(mm->wtype);
+    const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
+    for (int t = 0; t < nt; t++) {
+        const char *row = (const char *)mm->work + (size_t)(t0 + t) * ab;
+        a[t].q = (const int32_t *)row;
+        a[t].d = qw_act_d(row, mm->K);
+        a[t].s = qw_act_s(row, mm->K, ak);
+    }
+}
+
+// y[t][r0 .. r0 + 15] = acc[t]
+QW_INLINE void store16(int NT, const __m512 *acc, float *y, int64_t ys) {
+    for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 32-element blocks with one f16 scale per row: Q4_0 (18 bytes), IQ4_NL (18), Q8_0 (34). A block of 16
+// rows is 16 d's (32 bytes) and then 4 (nibble types) or 8 (Q8_0) vectors of code dwords.
+
+QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const act *a, float *y, int64_t ys) {
+    const int bb = kind == K_Q8_0 ? 34 : 18, z = zero32(kind);
+    __m512 acc[QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *blk = g + (size_t)b * 16 * bb;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+        __m512i c[8];
+        codes32(kind, blk + 32, c);
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const int32_t *x = a[t].q + 8 * b;
+            // two chains of 4 dependent vpdpbusd instead of one of 8
+            __m512i s0 = _mm512_set1_epi32(-z * a[t].s[b]), s1 = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, c[i], _mm512_set1_epi32(x[i]));
+                s1 = _mm512_dpbusd_epi32(s1, c[i + 1], _mm512_set1_epi32(x[i + 1]));
+            }
+            const __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            acc[t] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_set1_ps(a[t].d[b])), acc[t]);
+        }
+    }
+    store16(NT, acc, y, ys);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Q4_K: super-blocks of 256 as 36 dwords per row: d | dmin << 16, the 12 scale bytes (3 dwords: A, B,
+// C as qw_get_scale_min_k4 reads them), then 32 dwords of nibbles: dword 8 ch + i holds elements
+// 64 ch + 4 i .. (low nibbles, sub-block 2 ch) and 64 ch + 32 + 4 i .. (high, sub-block 2 ch + 1).
+// Per sub-block j the 16 rows' int32 dots are multiplied by their 6-bit scales in integers and summed
+// over the super-block; the mins meet the activation sums through vpdpwssd (int16 pairs).
+
+QW_INLINE void group_q4_k(int NT, int64_t K, const uint8_t *g, const act *a, float *y, int64_t ys) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i byte0 = _mm512_set1_epi32(0xFF), word0 = _mm512_set1_epi32(0x00FF00FF);
+    __m512 acc[QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / QW_QK_K; b++) {
+        const uint8_t *blk = g + (size_t)b * 16 * 144;
+        __m512 d, dmin;
+        q4k_d(blk, &d, &dmin);
+        __m512i sc03, sc47, m03, m47;
+        q4k_scales(blk, &sc03, &sc47, &m03, &m47);
+        // mins as int16 pairs: (m0, m2), (m1, m3), (m4, m6), (m5, m7)
+        const __m512i mp[4] = {_mm512_and_si512(m03, word0), _mm512_and_si512(_mm512_srli_epi32(m03, 8), word0),
+                               _mm512_and_si512(m47, word0), _mm512_and_si512(_mm512_srli_epi32(m47, 8), word0)};
+        __m512i isum[QW_QDOT_NT_MAX], msum[QW_QDOT_NT_MAX];
+        for (int t = 0; t < NT; t++) {
+            const int32_t *s = a[t].s + 16 * b; // sums per 16 elements
+            int32_t bs[8];
+            for (int j = 0; j < 8; j++) bs[j] = s[2 * j] + s[2 * j + 1];
+            // pair p of mp holds sub-blocks (j, j + 2) with j = {0, 1, 4, 5}[p]
+            __m512i m = _mm512_setzero_si512();
+            static const int first[4] = {0, 1, 4, 5};
+            for (int p = 0; p < 4; p++) {
+                const int j = first[p];
+                const uint32_t pair = (uint16_t)bs[j] | (uint32_t)(uint16_t)bs[j + 2] << 16;
+                m = _mm512_dpwssd_epi32(m, mp[p], _mm512_set1_epi32((int)pair));
+            }
+            msum[t] = m;
+            isum[t] = _mm512_setzero_si512();
+        }
+        const uint8_t *qs = blk + 256;
+        for (int ch = 0; ch < 4; ch++) {
+            const __m512i sc4 = ch < 2 ? sc03 : sc47;
+            const int sh = 16 * (ch & 1); // sub-blocks 2ch, 2ch + 1 are bytes (2ch & 3), (2ch & 3) + 1
+            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(sc4, sh), byte0);
+            const __m512i sh_ = _mm512_and_si512(_mm512_srli_epi32(sc4, sh + 8), byte0);
+            __m512i lo[8], hi[8];
+            for (int i = 0; i < 8; i++) {
+                __m512i q = _mm512_loadu_si512(qs + 64 * (8 * ch + i));
+                lo[i] = _mm512_and_si512(q, m4);
+                hi[i] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const int32_t *x = a[t].q + 64 * b + 16 * ch;
+                __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+                for (int i = 0; i < 8; i++) {
+                    dl = _mm512_dpbusd_epi32(dl, lo[i], _mm512_set1_epi32(x[i]));
+                    dh = _mm512_dpbusd_epi32(dh, hi[i], _mm512_set1_epi32(x[8 + i]));
+                }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dl, sl), _mm512_mullo_epi32(dh, sh_)));
+            }
+        }
+        for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(a[t].d[b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(dmin, dx), acc[t]);
+        }
+    }
+    store16(NT, acc, y, ys);
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+#define NT_CASES(call)                                                                                 \
+    switch (nt) {                                                                                      \
+    case 1: call(1); break;                                                                            \
+    case 2: call(2); break;                                                                            \
+    case 3: call(3); break;                                                                            \
+    default: call(4); break;                                                                           \
+    }
+
+static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
+    const int64_t K = mm->K, N = mm->N;
+    const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
+    for (int64_t t0 = 0; t0 < mm->n; t0 += QW_QDOT_NT_MAX) {
+        const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
+        act a[QW_QDOT_NT_MAX];
+        acts_of(mm, t0, nt, a);
+        for (int64_t r = r0; r < r1; r += 16) {
+            const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
+            float *y = mm->y + t0 * N + r;
+            switch (mm->wtype) {
+#define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, N)
+#define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, N)
+#define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, N)
+#define C4_K(NT) group_q4_k(NT, K, g, a, y, N)
+            case QW_TYPE_Q4_0: NT_CASES(C4_0) break;
+            case QW_TYPE_IQ4_NL: NT_CASES(CNL) break;
+            case QW_TYPE_Q8_0: NT_CASES(C8_0) break;
+            case QW_TYPE_Q4_K: NT_CASES(C4_K) break;
+            default: QW_ASSERT(!"r16 decode: type without a kernel");
+            }
+        }
+    }
+}
+
+int qw_r16_vnni_has(qw_type t) {
+    return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K;
+}
+
+void qw_mm_plan_r16_vnni(qw_mm *mm) {
+    if (!mm->r16 || mm->n >= QW_QGEMM_MIN_N || !qw_r16_vnni_has(mm->wtype)) return;
+    mm->prepare = qw_mm_prepare_quant;
+    mm->rows = rows;
+    mm->row_align = 16;
+}
