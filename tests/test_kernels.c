@@ -170,6 +170,18 @@ static void test_vec(const char *lv) {
         for (int64_t i = 0; i < n; i++) bad += fabsf(y[i] + 2.5f * (b[i] + 0.75f * a[i])) > 1e-5f * (fabsf(b[i]) + fabsf(a[i]));
         bad += y[n] != 12345.0f;
         CHECKF(bad == 0, "%s axpy/scale n=%lld: %d wrong", lv, (long long)n, bad);
+        // silu(a) * b against double, a over [-30, 30] (both tails of the sigmoid) and a few extremes;
+        // the element past n stays untouched
+        for (int64_t i = 0; i < n; i++) a[i] = i % 17 == 5 ? (i % 2 ? -100.0f : 100.0f) : 30.0f * (2 * qw_rng_uniform(&rng) - 1);
+        memcpy(y, a, sizeof(float) * (size_t)n);
+        y[n] = 12345.0f;
+        qw_vec_silu_mul_f32(n, y, b);
+        bad = y[n] != 12345.0f;
+        for (int64_t i = 0; i < n; i++) {
+            double want = (double)a[i] / (1.0 + exp(-(double)a[i])) * b[i];
+            bad += fabs(y[i] - want) > 4e-7 * fabs(want) + 1e-37;
+        }
+        CHECKF(bad == 0, "%s silu_mul n=%lld: %d wrong", lv, (long long)n, bad);
         free(a);
         free(b);
         free(y);

@@ -205,6 +205,29 @@ static void test_r16(int level) {
     CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
 }
 
+// qw_act_quantize at this level gives qw_quantize_act_row's bytes: random rows with outliers, an
+// all-zero block and a huge finite value, for both activation formats. (No NaN: the reference's float
+// to int conversion of one is undefined, and UBSan says so.)
+static void test_act_quantize(int level) {
+    const qw_type ts[] = {QW_TYPE_Q4_0, QW_TYPE_Q4_K};
+    for (int i = 0; i < 2; i++)
+        for (int64_t k = 256; k <= 2048 + 256; k += 2048) {
+            float *x = malloc(sizeof(float) * (size_t)k);
+            size_t ab = qw_act_row_bytes(ts[i], k);
+            char *want = malloc(ab), *got = malloc(ab);
+            fill_x(x, k);
+            for (int j = 32; j < 64; j++) x[j] = 0;
+            x[130] = 3e38f;
+            x[131] = -1e-30f;
+            qw_quantize_act_row(ts[i], x, want, k);
+            memset(got, 0x55, ab);
+            qw_act_quantize(ts[i], x, got, k);
+            CHECKF(memcmp(want, got, ab) == 0, "%s %s k=%lld: activation bytes differ from the reference",
+                   qw_cpu_level_name(level), qw_type_name(ts[i]), (long long)k);
+            free(x), free(want), free(got);
+        }
+}
+
 // A zero row of activations quantizes to d = 0 and gives exact zeros.
 static void test_zero_x(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -228,6 +251,7 @@ int main(void) {
         test_dots(level);
         test_matmul(level);
         test_r16(level);
+        test_act_quantize(level);
     }
     qw_cpu_set_level(max);
     test_zero_x();

@@ -92,6 +92,8 @@ static void apply_level(int level) {
         if (!a.axpy) a.axpy = t->axpy;
         if (!a.scale) a.scale = t->scale;
         if (!a.attn) a.attn = t->attn;
+        if (!a.silu_mul) a.silu_mul = t->silu_mul;
+        if (!a.act_quant) a.act_quant = t->act_quant;
         if (!a.read[0]) memcpy(a.read, t->read, sizeof a.read);
     }
     g_active = a;

@@ -61,6 +61,10 @@ void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const flo
 float qw_vec_dot_f32(int64_t n, const float *a, const float *b);
 void qw_vec_axpy_f32(int64_t n, float alpha, const float *x, float *y); // y += alpha * x
 void qw_vec_scale_f32(int64_t n, float alpha, float *y);                // y *= alpha
+// a = silu(a) * b = a / (1 + e^-a) * b, SwiGLU's gate; within a few ulp of that formula in f32.
+void qw_vec_silu_mul_f32(int64_t n, float *a, const float *b);
+// qw_quantize_act_row (quant.h) at the level in force: the same bytes, faster.
+void qw_act_quantize(qw_type wtype, const float *x, void *y, int64_t k);
 
 // ---------------------------------------------------------------------------------------------------
 // attention: R query rows of one KV head (a GQA group's heads, for one or several tokens of one

@@ -80,6 +80,8 @@ typedef struct {
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
     qw_attn_fn attn; // qw_attn_rows for hd a multiple of 16
+    void (*silu_mul)(int64_t n, float *a, const float *b);
+    void (*act_quant)(qw_type wtype, const float *x, void *y, int64_t k); // qw_quantize_act_row's bytes
     // Read kernels: each reads bytes (a multiple of 4096, 64-byte aligned) once; the result only
     // defeats dead-code elimination. qw_measure_bandwidth reports the best of them.
     uint64_t (*read[4])(const void *p, size_t bytes);
@@ -100,6 +102,8 @@ typedef struct {
     void (*axpy)(int64_t n, float alpha, const float *x, float *y);
     void (*scale)(int64_t n, float alpha, float *y);
     qw_attn_fn attn;
+    void (*silu_mul)(int64_t n, float *a, const float *b);
+    void (*act_quant)(qw_type wtype, const float *x, void *y, int64_t k);
     uint64_t (*read[4])(const void *p, size_t bytes);
 } qw_kernel_active;
 const qw_kernel_active *qw_kernels(void);

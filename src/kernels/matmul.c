@@ -69,7 +69,7 @@ void qw_mm_prepare_quant(const qw_mm *mm, int ith, int nth) {
     int64_t t0, t1;
     qw_split_rows(mm->n, 1, ith, nth, &t0, &t1);
     const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
-    for (int64_t t = t0; t < t1; t++) qw_quantize_act_row(mm->wtype, mm->x + t * mm->K, (char *)mm->work + t * ab, mm->K);
+    for (int64_t t = t0; t < t1; t++) qw_act_quantize(mm->wtype, mm->x + t * mm->K, (char *)mm->work + t * ab, mm->K);
 }
 
 static void rows_quant(const qw_mm *mm, int64_t r0, int64_t r1) {

@@ -2,6 +2,8 @@
 // Attention and norms call these once per head or row, so dispatch is one pointer load.
 #include "kernels_impl.h"
 
+#include <math.h>
+
 static float dot_generic(int64_t n, const float *a, const float *b) {
     float acc[8] = {0}; // 8 chains: error grows with n/8, and compilers vectorise it
     int64_t i = 0;
@@ -17,6 +19,10 @@ static void axpy_generic(int64_t n, float alpha, const float *x, float *y) {
 
 static void scale_generic(int64_t n, float alpha, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] *= alpha;
+}
+
+static void silu_mul_generic(int64_t n, float *a, const float *b) {
+    for (int64_t i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
 
 static uint64_t read_generic(const void *p, size_t bytes) {
@@ -38,9 +44,13 @@ const qw_kernel_table qw_kernels_generic = {
     .axpy = axpy_generic,
     .scale = scale_generic,
     .attn = qw_attn_rows_generic,
+    .silu_mul = silu_mul_generic,
+    .act_quant = qw_quantize_act_row,
     .read = {read_generic},
 };
 
 float qw_vec_dot_f32(int64_t n, const float *a, const float *b) { return qw_kernels()->dot(n, a, b); }
 void qw_vec_axpy_f32(int64_t n, float alpha, const float *x, float *y) { qw_kernels()->axpy(n, alpha, x, y); }
 void qw_vec_scale_f32(int64_t n, float alpha, float *y) { qw_kernels()->scale(n, alpha, y); }
+void qw_vec_silu_mul_f32(int64_t n, float *a, const float *b) { qw_kernels()->silu_mul(n, a, b); }
+void qw_act_quantize(qw_type wtype, const float *x, void *y, int64_t k) { qw_kernels()->act_quant(wtype, x, y, k); }

@@ -144,10 +144,7 @@ static void swiglu_run(void *ctx, int ith, int nth) {
     swiglu_task *t = ctx;
     int64_t i0, i1;
     qw_split_rows(t->count, 64, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        float g = t->a[i];
-        t->a[i] = g / (1.0f + expf(-g)) * t->b[i];
-    }
+    if (i1 > i0) qw_vec_silu_mul_f32(i1 - i0, t->a + i0, t->b + i0);
 }
 
 // ---------------------------------------------------------------------------------------------------

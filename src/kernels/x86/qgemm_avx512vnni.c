@@ -29,7 +29,7 @@ static int zero_of(qw_type t) {
 static int has_min(qw_type t) { return t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K; }
 
 // ---------------------------------------------------------------------------------------------------
-// prepare: each token quantized (qw_quantize_act_row) and scattered into its tile
+// prepare: each token quantized (qw_act_quantize) and scattered into its tile
 
 static void prepare(const qw_mm *mm, int ith, int nth) {
     const qw_type wt = mm->wtype;
@@ -54,7 +54,7 @@ static void prepare(const qw_mm *mm, int ith, int nth) {
                 for (int64_t g = 0; g < ng; g++) corr[g * NT_MAX + i] = 0, dx[g * NT_MAX + i] = dxs[g * NT_MAX + i] = 0;
                 continue;
             }
-            qw_quantize_act_row(wt, mm->x + t * K, row, K);
+            qw_act_quantize(wt, mm->x + t * K, row, K);
             const float *d = qw_act_d(row, K);
             const int32_t *s = qw_act_s(row, K, ak);
             for (int64_t q = 0; q < K / 4; q++) memcpy(&codes[q * NT_MAX + i], row + 4 * q, 4);

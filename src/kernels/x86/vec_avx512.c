@@ -87,6 +87,8 @@ static uint64_t read_t0_1k(const void *p, size_t bytes) { return read_body(p, by
 static uint64_t read_nta_4k(const void *p, size_t bytes) { return read_body(p, bytes, 2); }
 
 void qw_mm_plan_avx512(qw_mm *mm);
+void qw_act_quant_avx512(qw_type wtype, const float *x, void *y, int64_t k);
+void qw_silu_mul_avx512(int64_t n, float *a, const float *b);
 
 const qw_kernel_table qw_kernels_avx512 = {
     .mm_plan = qw_mm_plan_avx512,
@@ -94,5 +96,7 @@ const qw_kernel_table qw_kernels_avx512 = {
     .axpy = axpy_avx512,
     .scale = scale_avx512,
     .attn = qw_attn_rows_avx512,
+    .silu_mul = qw_silu_mul_avx512,
+    .act_quant = qw_act_quant_avx512,
     .read = {read_plain, read_plain_ymm, read_t0_1k, read_nta_4k},
 };
