@@ -63,6 +63,17 @@ check "bench HF folder --vs llama.cpp (fake peer)" $?
     grep -q -- "--chunk 512" "$tmp/good.args"
 check "the peer got a GGUF converted from the folder, and the plan" $?
 [ -z "$(ls -A "$tmp/t")" ]; check "the temporary GGUF is removed" $?
+# interrupted while the peer works (a peer that never answers): Ctrl-C still removes the temporary GGUF
+fake hang "$ready"'
+sleep 60'
+mkdir -p "$tmp/h"
+TMPDIR="$tmp/h" QWICK_LLAMACPP_PEER="$tmp/hang" "$q" bench "$tmp/tiny" "${b[@]}" --vs llama.cpp > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 50); do [ -n "$(ls -A "$tmp/h")" ] && break; sleep 0.1; done
+sleep 1
+kill -INT $pid; wait $pid; rc=$?
+[ $rc -eq 130 ] && [ -z "$(ls -A "$tmp/h")" ]; check "Ctrl-C: exit 130, the temporary GGUF removed (rc $rc: $(ls "$tmp/h"))" $?
+pkill -f "$tmp/hang" 2> /dev/null
 if [ -n "$py" ]; then
     "$py" - "$tmp/g.json" "$tmp/tiny" <<'PY'
 import json, os, sys

@@ -104,11 +104,19 @@ typedef struct {
     FILE *f;
     char *path;
     char *tmp;
+    int cleanup; // qw_cleanup_add slot of tmp
 } qw_atomic_file;
 qw_status qw_atomic_open(qw_atomic_file *af, const char *path);
 qw_status qw_atomic_write(qw_atomic_file *af, const void *data, size_t n);
 qw_status qw_atomic_commit(qw_atomic_file *af); // fsync, close, rename; frees af
 void qw_atomic_abort(qw_atomic_file *af);       // close, unlink tmp; frees af
+// Temporary outputs removed if the process is interrupted: qw_cleanup_install (once, in main) sets
+// handlers for SIGINT, SIGTERM and SIGHUP that remove every registered path (files, then folders) and
+// die of the signal. qw_cleanup_add returns a slot (-1 if none is free: then nothing is removed) for
+// qw_cleanup_remove once the path is renamed or removed. Atomic files register their tmp themselves.
+void qw_cleanup_install(void);
+int qw_cleanup_add(const char *path, int is_dir);
+void qw_cleanup_remove(int slot);
 // Convenience: write a whole buffer atomically.
 qw_status qw_write_file_atomic(const char *path, const void *data, size_t n);
 

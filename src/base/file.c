@@ -110,9 +110,11 @@ qw_status qw_atomic_open(qw_atomic_file *af, const char *path) {
         return qw_error(QW_ERR_NOMEM, "%s: out of memory", path);
     }
     snprintf(af->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    af->cleanup = qw_cleanup_add(af->tmp, 0); // before the file exists: an interrupt never misses it
     af->f = fopen(af->tmp, "wb");
     if (!af->f) {
         qw_status s = qw_error(QW_ERR_IO, "%s: cannot create: %s", af->tmp, strerror(errno));
+        qw_cleanup_remove(af->cleanup);
         free(af->path);
         free(af->tmp);
         return s;
@@ -134,6 +136,7 @@ qw_status qw_atomic_commit(qw_atomic_file *af) {
     if (s == QW_OK && rename(af->tmp, af->path) != 0)
         s = qw_error(QW_ERR_IO, "%s: cannot rename to %s: %s", af->tmp, af->path, strerror(errno));
     if (s != QW_OK) unlink(af->tmp);
+    qw_cleanup_remove(af->cleanup);
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);
@@ -143,6 +146,7 @@ qw_status qw_atomic_commit(qw_atomic_file *af) {
 void qw_atomic_abort(qw_atomic_file *af) {
     if (af->f) fclose(af->f);
     if (af->tmp) unlink(af->tmp);
+    if (af->tmp) qw_cleanup_remove(af->cleanup);
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);

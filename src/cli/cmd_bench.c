@@ -132,6 +132,8 @@ static int is_llamacpp(const char *vs) {
     return vs && (strcmp(vs, "llama.cpp") == 0 || strcmp(vs, "llama") == 0 || strcmp(vs, "llamacpp") == 0);
 }
 
+static int g_tmp_slot[2] = {-1, -1}; // the temporary folder and GGUF below, for an interrupt to remove
+
 // llama.cpp runs GGUF only: an HF folder is written to a temporary GGUF of its own dtype (bf16 stays bf16,
 // bit for bit) in $TMPDIR, which both engines then run, so they share one copy of the weights in the page
 // cache. dir receives the temporary folder to remove ("" when MODEL is a GGUF already, used as it is).
@@ -151,6 +153,7 @@ static qw_status gguf_for_llamacpp(const char *model, char *gguf, size_t n, char
         return s;
     }
     snprintf(gguf, n, "%s/model.gguf", dir);
+    g_tmp_slot[0] = qw_cleanup_add(dir, 1), g_tmp_slot[1] = qw_cleanup_add(gguf, 0); // Ctrl-C removes both
     qw_model *m;
     QW_TRY(qw_model_load_for_convert(&m, model));
     if (tty)
@@ -168,6 +171,8 @@ static void remove_tmp(const char *dir) {
     snprintf(p, sizeof p, "%s/model.gguf", dir);
     unlink(p);
     rmdir(dir);
+    qw_cleanup_remove(g_tmp_slot[0]);
+    qw_cleanup_remove(g_tmp_slot[1]);
 }
 
 int qw_cmd_bench(int argc, char **argv) {

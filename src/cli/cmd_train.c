@@ -215,7 +215,8 @@ int qw_cmd_finetune(int argc, char **argv) {
         {"--lora-targets", NULL, QW_OPT_STR, &a.lora_targets, "comma list of q,k,v,o,gate,up,down or all (default all)"},
     };
     qw_cmd_spec spec = {"qwick finetune MODEL --data FILE -o OUT [--lora R] [options]",
-                        "Fine-tunes MODEL (HF folder or GGUF, any float dtype) on chat JSONL (loss on the answers) or "
+                        "Fine-tunes MODEL (HF folder or GGUF; quantized matrices are dequantized, training is in f32) on "
+                        "chat JSONL (loss on the answers) or "
                         "plain text: every weight, or rank-R LoRA adapters on the chosen projections, merged into the "
                         "weights on export. Writes an HF folder (config.json, model.safetensors, tokenizer files).",
                         opts, (int)(sizeof opts / sizeof opts[0]), 1, 1};
@@ -228,8 +229,8 @@ int qw_cmd_finetune(int argc, char **argv) {
         fprintf(stderr, "qwick: --lora needs a rank >= 1 and --lora-targets from q,k,v,o,gate,up,down (or all)\n");
         return 2;
     }
-    qw_model *src;
-    qw_status s = qw_model_load(&src, pos[0]);
+    qw_model *src; // read once into the training weights: no resident copy (qw_model_load's) needed
+    qw_status s = qw_model_load_for_convert(&src, pos[0]);
     if (s != QW_OK) return qw_cli_fail(s);
     const char *tok_dir = a.tok_dir ? a.tok_dir : qw_dir_exists(pos[0]) ? pos[0] : NULL;
     qw_tokenizer *tok = NULL;

@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    qw_cleanup_install(); // Ctrl-C removes temporary outputs (the outputs themselves are renamed into place)
     for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++)
         if (strcmp(argv[1], g_cmds[i].name) == 0) return g_cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "qwick: unknown command '%s'\n\n", argv[1]);

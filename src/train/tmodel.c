@@ -85,6 +85,13 @@ qw_status qw_tmodel_init_random(qw_tmodel *m, const qw_config *c, uint64_t seed)
     return QW_OK;
 }
 
+// A matrix of any type (a quantized GGUF base is dequantized: training runs in f32) and layout.
+static void matrix_to_f32(const qw_tensor *t, float *dst, int64_t n) {
+    QW_ASSERT(qw_tensor_numel(t) == n); // the loader checked every shape against the config
+    const int64_t rows = qw_tensor_rows(t), cols = qw_tensor_cols(t);
+    for (int64_t r = 0; r < rows; r++) qw_tensor_row_to_float(t, r, dst + r * cols);
+}
+
 qw_status qw_tmodel_from_model(qw_tmodel *m, const qw_model *src) {
     const qw_config *c = &src->config;
     for (int l = 0; l < c->n_layers; l++) {
@@ -96,7 +103,7 @@ qw_status qw_tmodel_from_model(qw_tmodel *m, const qw_model *src) {
     QW_TRY(shape_from_config(m, c));
     int64_t C = C_, QD = QD_, KVD = KVD_, F = F_;
     qw_tparams *p = &m->params;
-    qw_convert_to_f32(src->tok_embd.type, src->tok_embd.data, p->wte, V_ * C);
+    matrix_to_f32(&src->tok_embd, p->wte, V_ * C);
     for (int l = 0; l < L_; l++) {
         const qw_layer *y = &src->layers[l];
         memcpy(p->ln1 + l * C, y->attn_norm, sizeof(float) * (size_t)C);
@@ -104,16 +111,16 @@ qw_status qw_tmodel_from_model(qw_tmodel *m, const qw_model *src) {
         memcpy(p->bq + l * QD, y->bq, sizeof(float) * (size_t)QD);
         memcpy(p->bk + l * KVD, y->bk, sizeof(float) * (size_t)KVD);
         memcpy(p->bv + l * KVD, y->bv, sizeof(float) * (size_t)KVD);
-        qw_convert_to_f32(y->wq.type, y->wq.data, p->wq + l * QD * C, QD * C);
-        qw_convert_to_f32(y->wk.type, y->wk.data, p->wk + l * KVD * C, KVD * C);
-        qw_convert_to_f32(y->wv.type, y->wv.data, p->wv + l * KVD * C, KVD * C);
-        qw_convert_to_f32(y->wo.type, y->wo.data, p->wo + l * C * QD, C * QD);
-        qw_convert_to_f32(y->w_gate.type, y->w_gate.data, p->wg + l * F * C, F * C);
-        qw_convert_to_f32(y->w_up.type, y->w_up.data, p->wu + l * F * C, F * C);
-        qw_convert_to_f32(y->w_down.type, y->w_down.data, p->wd + l * C * F, C * F);
+        matrix_to_f32(&y->wq, p->wq + l * QD * C, QD * C);
+        matrix_to_f32(&y->wk, p->wk + l * KVD * C, KVD * C);
+        matrix_to_f32(&y->wv, p->wv + l * KVD * C, KVD * C);
+        matrix_to_f32(&y->wo, p->wo + l * C * QD, C * QD);
+        matrix_to_f32(&y->w_gate, p->wg + l * F * C, F * C);
+        matrix_to_f32(&y->w_up, p->wu + l * F * C, F * C);
+        matrix_to_f32(&y->w_down, p->wd + l * C * F, C * F);
     }
     memcpy(p->lnf, src->out_norm, sizeof(float) * (size_t)C);
-    if (!m->shape.tied) qw_convert_to_f32(src->lm_head.type, src->lm_head.data, p->lm_head, V_ * C);
+    if (!m->shape.tied) matrix_to_f32(&src->lm_head, p->lm_head, V_ * C);
     return QW_OK;
 }
 
