@@ -115,6 +115,7 @@ typedef struct {
     qw_type *layer; // (n_layers * QW_QT_PER_LAYER)
     uint8_t *kept;  // (n_layers * QW_QT_PER_LAYER) set by --keep: the bpw search leaves these alone
     qw_type embed, output; // output only matters when embeddings are untied
+    uint8_t embed_kept, output_kept; // set by --keep embed / lm_head (both when tied)
 } qw_qplan;
 
 // Every matrix at base (or its per-tensor fallback when its rows are not whole blocks).
@@ -156,7 +157,11 @@ typedef struct {
 qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
                             const qw_quant_params *p, qw_model **out, qw_quant_report *rep);
 void qw_quant_model_free(qw_model *m);
-// --bpw: spend bits where the calibration data says they buy the most (plan->layer upgraded in place).
+// --bpw: spend bits where the calibration data says they buy the most: every matrix not kept, the
+// embedding and lm_head included, is measured alone at each type of the ladder Q5_K, Q6_K, Q8_0 (KLD of
+// the model's output against the float model's on calibration tokens, the matrix rounded to nearest),
+// then upgraded greedily by KLD removed per extra bit while the file stays within p->bpw (plan updated
+// in place).
 qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
                                  const qw_quant_params *p, qw_quant_report *rep);
 // An F32 model whose matrices are q's matrices as the plan writes them, dequantized (every one, embeddings
