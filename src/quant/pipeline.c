@@ -358,7 +358,9 @@ static double awq_layer(wlayer *w, group *g, const qw_qplan *plan, int l, int n_
         s = malloc(sizeof(float) * (size_t)G->dim);
         QW_ASSERT(s);
         double e0, e1;
-        float alpha = qw_awq_search(lin, plan_g[pg].n, G->dim, G->X, G->n_sub, G->mean_abs, n_grid, s, &e0, &e1, nth);
+        qw_awq_ffn ffn = {w->w[QW_QT_DOWN], w->rows[QW_QT_DOWN], w->cols[QW_QT_DOWN]};
+        float alpha = qw_awq_search(lin, plan_g[pg].n, G->dim, G->X, G->n_sub, G->mean_abs, n_grid,
+                                    plan_g[pg].grp == G_GU ? &ffn : NULL, s, &e0, &e1, nth);
         alpha_sum += alpha;
         (*n_searched)++;
         if (verbose)
@@ -420,7 +422,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
         group g[G_COUNT];
         s = wlayer_init(&w, &src->layers[l], &q->m.layers[l]);
         if (s != QW_OK) break;
-        s = groups_init(g, src, l, r.max_len, n_sub, gptq);
+        s = groups_init(g, src, l, r.max_len, n_sub, gptq || awq); // AWQ's clip search weighs errors by H too
         if (s != QW_OK) {
             wlayer_free(&w);
             break;
@@ -443,7 +445,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
                 }
             }
         }
-        for (int k = 0; k < G_COUNT && gptq; k++) qw_quant_hessian_symmetrize(g[k].H, g[k].dim);
+        for (int k = 0; k < G_COUNT && g[k].H; k++) qw_quant_hessian_symmetrize(g[k].H, g[k].dim);
         tl1 = qw_time_sec();
         // 2. AWQ scales, folded into the float layer
         if (awq) alpha_sum += awq_layer(&w, g, plan, l, p->awq_grid, nth, p->verbose, &n_searched);
@@ -466,6 +468,8 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
                     qw_rtn_quantize(w.w[k], rows, cols, t, bytes, nth);
                     s = QW_OK;
                 }
+            } else if (awq && qw_grid_block(t) > 0 && cols % qw_grid_block(t) == 0) {
+                qw_awq_clip_quantize(w.w[k], rows, cols, t, g[g_group_of[k]].H, p->awq_grid, bytes, nth);
             } else {
                 qw_rtn_quantize(w.w[k], rows, cols, t, bytes, nth);
             }
