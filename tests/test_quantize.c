@@ -1,5 +1,6 @@
 // tests/test_quantize: `qwick quantize` writes GGUF files that load (qw_model_load_for_convert) with the
-// types asked for: every method at a K-quant, --keep's overrides, --bpw's budget; and a GPTQ file's
+// types asked for: every method at a K-quant, --keep's overrides, --bpw's budget (embedding and lm_head
+// included); and a GPTQ file's
 // matrices are what the dequantized model that --eval runs holds.
 #include "quant/quantize.h"
 #include "test.h"
@@ -88,6 +89,25 @@ int main(void) {
         printf("--bpw 8.42: file has %.4f bits per weight\n", bpw);
         CHECKF(bpw <= 8.42 + 1e-3 && bpw > 8.40, "bpw %.4f", bpw);
         CHECK(upgraded > 0);
+        qw_model_free(m);
+    }
+
+    // --bpw weighs the embedding and an untied lm_head against the layers' matrices (KLD per bit): with
+    // every layer matrix kept at Q4_K, the budget from 4.6 to 8 bits per weight lifts both tables to Q8_0
+    CHECK(sh("%s init --shape custom --hidden 256 --ff 512 --layers 2 --heads 4 --kv-heads 4 --vocab 8192 --untied "
+             "--tokenizer models/qwick-debian -o %s/u 2>/dev/null", g_bin, g_dir) == 0);
+    CHECK(sh("%s quantize %s/u --type q4_k --method rtn --bpw 8 --calib-samples 4 --calib-len 64 --awq-tokens 128 -q -t 2 "
+             "--keep attn_q:q4_k,attn_k:q4_k,attn_v:q4_k,attn_o:q4_k,ffn_gate:q4_k,ffn_up:q4_k,ffn_down:q4_k "
+             "-o %s/u.gguf > /dev/null 2>&1", g_bin, g_dir, g_dir) == 0);
+    snprintf(p, sizeof p, "%s/u.gguf", g_dir);
+    CHECK(qw_model_load_for_convert(&m, p) == QW_OK);
+    if (m) {
+        double bpw = file_bpw(m);
+        printf("--bpw 8, layers kept: embedding %s, lm_head %s, %.4f bits per weight\n", qw_type_name(m->tok_embd.type),
+               qw_type_name(m->lm_head.type), bpw);
+        CHECK(m->tok_embd.type == QW_TYPE_Q8_0 && m->lm_head.type == QW_TYPE_Q8_0);
+        CHECK(m->layers[1].w_down.type == QW_TYPE_Q4_K);
+        CHECKF(bpw <= 8 + 1e-3, "bpw %.4f", bpw);
         qw_model_free(m);
     }
 

@@ -82,7 +82,8 @@ int qw_cmd_quantize(int argc, char **argv) {
         {"--calib-len", NULL, QW_OPT_INT, &o.len, "tokens per calibration sequence (default 256)"},
         {"--keep", NULL, QW_OPT_STR, &o.keep, "NAME[:TYPE],... kept at TYPE (default q8_0): embed, lm_head, attn_q, "
                                               "attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down, blk.N.KIND"},
-        {"--bpw", NULL, QW_OPT_FLOAT, &o.bpw, "target bits per weight: upgrade the most sensitive matrices to "
+        {"--bpw", NULL, QW_OPT_FLOAT, &o.bpw, "target bits per weight: upgrade the matrices (embedding included) whose "
+                                              "KLD on calibration text drops most per bit to "
                                               "Q5_K/Q6_K/Q8_0 until the file has this many"},
         {"--eval", NULL, QW_OPT_FLAG, &o.eval, "KLD and top-1 agreement against MODEL on held-out calibration text"},
         {"--eval-samples", NULL, QW_OPT_INT, &o.eval_samples, "held-out sequences for --eval (default 8)"},

@@ -358,7 +358,9 @@ static double awq_layer(wlayer *w, group *g, const qw_qplan *plan, int l, int n_
         s = malloc(sizeof(float) * (size_t)G->dim);
         QW_ASSERT(s);
         double e0, e1;
-        float alpha = qw_awq_search(lin, plan_g[pg].n, G->dim, G->X, G->n_sub, G->mean_abs, n_grid, s, &e0, &e1, nth);
+        qw_awq_ffn ffn = {w->w[QW_QT_DOWN], w->rows[QW_QT_DOWN], w->cols[QW_QT_DOWN]};
+        float alpha = qw_awq_search(lin, plan_g[pg].n, G->dim, G->X, G->n_sub, G->mean_abs, n_grid,
+                                    plan_g[pg].grp == G_GU ? &ffn : NULL, s, &e0, &e1, nth);
         alpha_sum += alpha;
         (*n_searched)++;
         if (verbose)
@@ -420,7 +422,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
         group g[G_COUNT];
         s = wlayer_init(&w, &src->layers[l], &q->m.layers[l]);
         if (s != QW_OK) break;
-        s = groups_init(g, src, l, r.max_len, n_sub, gptq);
+        s = groups_init(g, src, l, r.max_len, n_sub, gptq || awq); // AWQ's clip search weighs errors by H too
         if (s != QW_OK) {
             wlayer_free(&w);
             break;
@@ -443,7 +445,7 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
                 }
             }
         }
-        for (int k = 0; k < G_COUNT && gptq; k++) qw_quant_hessian_symmetrize(g[k].H, g[k].dim);
+        for (int k = 0; k < G_COUNT && g[k].H; k++) qw_quant_hessian_symmetrize(g[k].H, g[k].dim);
         tl1 = qw_time_sec();
         // 2. AWQ scales, folded into the float layer
         if (awq) alpha_sum += awq_layer(&w, g, plan, l, p->awq_grid, nth, p->verbose, &n_searched);
@@ -466,6 +468,8 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
                     qw_rtn_quantize(w.w[k], rows, cols, t, bytes, nth);
                     s = QW_OK;
                 }
+            } else if (awq && qw_grid_block(t) > 0 && cols % qw_grid_block(t) == 0) {
+                qw_awq_clip_quantize(w.w[k], rows, cols, t, g[g_group_of[k]].H, p->awq_grid, bytes, nth);
             } else {
                 qw_rtn_quantize(w.w[k], rows, cols, t, bytes, nth);
             }
@@ -511,57 +515,122 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
 }
 
 // ---------------------------------------------------------------------------------------------------
-// --bpw: sensitivity of every matrix at every type it could be upgraded to, then a greedy allocation
+// --bpw: what each matrix costs at each type it could take, measured where it matters: the KLD of the
+// model's next-token distribution against the float model's, on calibration tokens, with that matrix
+// alone rounded (everything else float). Small perturbations' KLDs add up nearly, so the sum over the
+// matrices predicts the whole file's, and a greedy allocation by KLD removed per extra bit spends the
+// budget well. The embedding (and lm_head) compete with the layers' matrices on the same scale.
 
 #define N_LADDER 3
 static const qw_type g_ladder[N_LADDER] = {QW_TYPE_Q5_K, QW_TYPE_Q6_K, QW_TYPE_Q8_0};
 
 static double type_bits(qw_type t, int64_t cols) { return 8.0 * (double)qw_type_row_bytes(t, cols) / (double)cols; }
 
-qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
-                                 const qw_quant_params *p, qw_quant_report *rep) {
-    const int nth = p->n_threads > 0 ? p->n_threads : 1, L = src->config.n_layers, NK = QW_QT_PER_LAYER;
-    if (src->quantized_tensor)
-        return qw_error(QW_ERR_UNSUPPORTED, "%s: --bpw measures sensitivity on float weights; this model is already "
-                        "quantized", src->path);
-    // a few sequences are enough to rank the matrices
-    qw_calib_set sub = *calib;
-    int64_t tok = 0, want = p->awq_tokens > 0 ? p->awq_tokens : 512;
-    for (sub.n = 0; sub.n < calib->n && tok < want; sub.n++) tok += calib->len[sub.n];
-    // err[(l * NK + k) * (1 + N_LADDER) + c]: relative error of the layer's output with matrix k alone at
-    // candidate c (0: the plan's type, then the ladder); NAN where the candidate does not apply
-    double *err = malloc(sizeof(double) * (size_t)(L * NK * (1 + N_LADDER)));
-    runner r;
-    qw_status s = err ? runner_init(&r, src, &sub, nth) : qw_error(QW_ERR_NOMEM, "out of memory");
-    if (s != QW_OK) {
-        free(err);
-        return s;
+static void log_softmax(float *x, int64_t n) {
+    float mx = x[0];
+    for (int64_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double z = 0;
+    for (int64_t i = 0; i < n; i++) z += exp((double)x[i] - mx);
+    float lz = mx + (float)log(z);
+    for (int64_t i = 0; i < n; i++) x[i] -= lz;
+}
+
+// KLD(ref || this) of one token's distribution, ref as log-probabilities, this as logits (overwritten).
+static double token_kld(const float *ref_lp, float *logits, int64_t n) {
+    log_softmax(logits, n);
+    double d = 0;
+    for (int64_t i = 0; i < n; i++) d += exp((double)ref_lp[i]) * ((double)ref_lp[i] - logits[i]);
+    return d;
+}
+
+typedef struct {
+    runner *r;
+    float *S;      // (n_layers, total, hidden) the float residual stream at each layer's input
+    float *ref_lp; // (total, vocab) the float model's log-probabilities
+    float *logits; // (max_len, vocab)
+} sens_ctx;
+
+// Sequence i through model m from layer l0 on (its stream there taken from the float model's, or from
+// m's embeddings when l0 is 0), with layer l0 replaced by y when y is not NULL; logits of every token.
+static void sens_tail(sens_ctx *c, const qw_model *m, int l0, const qw_layer *y, int i) {
+    runner *r = c->r;
+    int64_t h = m->config.hidden_size, n = r->cs->len[i];
+    qw_batch_clear(&r->b);
+    for (int j = 0; j < n; j++) qw_batch_add(&r->b, r->cs->seq[i][j], j, 0, 1);
+    qw_status s = qw_forward_begin(m, &r->st, &r->kv, &r->b);
+    QW_ASSERT(s == QW_OK);
+    if (l0 > 0) memcpy(r->st.x, c->S + ((int64_t)l0 * r->total + r->off[i]) * h, sizeof(float) * (size_t)(n * h));
+    for (int l = l0; l < m->config.n_layers; l++)
+        qw_forward_layer(m, l == l0 && y ? y : &m->layers[l], l, &r->st, &r->kv, &r->b, NULL);
+    qw_forward_end(m, &r->st, &r->b, c->logits);
+}
+
+// Mean KLD over the calibration tokens of model m with layer l0 replaced by y (see sens_tail).
+static double sens_kld(sens_ctx *c, const qw_model *m, int l0, const qw_layer *y) {
+    int64_t V = m->config.vocab_size;
+    double sum = 0;
+    for (int i = 0; i < c->r->cs->n; i++) {
+        sens_tail(c, m, l0, y, i);
+        for (int64_t t = 0; t < c->r->cs->len[i]; t++)
+            sum += token_kld(c->ref_lp + (c->r->off[i] + t) * V, c->logits + t * V, V);
     }
-    int64_t h = src->config.hidden_size;
-    float *ref = malloc(sizeof(float) * (size_t)(r.total * h)), *o = malloc(sizeof(float) * (size_t)((int64_t)r.max_len * h));
-    if (!ref || !o) s = qw_error(QW_ERR_NOMEM, "out of memory");
-    qw_progress pg;
-    qw_progress_init(&pg, "sensitivity", "layers", L);
-    if (!p->progress) qw_progress_enable(&pg, 0);
+    return sum / (double)c->r->total;
+}
+
+static qw_status sens_init(sens_ctx *c, runner *r, const qw_model *m) {
+    memset(c, 0, sizeof *c);
+    c->r = r;
+    int64_t h = m->config.hidden_size, V = m->config.vocab_size, L = m->config.n_layers;
+    c->S = malloc(sizeof(float) * (size_t)(L * r->total * h));
+    c->ref_lp = malloc(sizeof(float) * (size_t)(r->total * V));
+    c->logits = malloc(sizeof(float) * (size_t)((int64_t)r->max_len * V));
+    if (!c->S || !c->ref_lp || !c->logits)
+        return qw_error(QW_ERR_NOMEM, "--bpw: float streams and log-probabilities of %lld tokens: out of memory "
+                        "(lower --awq-tokens)", (long long)r->total);
+    for (int64_t l = 0; l < L; l++) { // r->R holds the embeddings; move it on layer by layer
+        memcpy(c->S + l * r->total * h, r->R, sizeof(float) * (size_t)(r->total * h));
+        for (int i = 0; i < r->cs->n; i++) runner_layer(r, i, &m->layers[l], (int)l, NULL, NULL);
+    }
+    for (int i = 0; i < r->cs->n; i++) {
+        sens_tail(c, m, (int)L - 1, NULL, i); // the last layer again: cheaper than a head-only path
+        for (int64_t t = 0; t < r->cs->len[i]; t++) {
+            float *lp = c->ref_lp + (r->off[i] + t) * V;
+            memcpy(lp, c->logits + t * V, sizeof(float) * (size_t)V);
+            log_softmax(lp, V);
+        }
+    }
+    return QW_OK;
+}
+
+static void sens_free(sens_ctx *c) {
+    free(c->S);
+    free(c->ref_lp);
+    free(c->logits);
+}
+
+// Candidate c of a matrix: 0 is the plan's type, then the ladder; NULL where the ladder type does not
+// fit the rows or is no larger.
+static int candidate(qw_type cur, int c, int64_t cols, qw_type *t) {
+    *t = c == 0 ? cur : g_ladder[c - 1];
+    return c == 0 || (cols % qw_type_get(*t)->block_size == 0 && type_bits(*t, cols) > type_bits(cur, cols));
+}
+
+// err[i * (1 + N_LADDER) + c] for layer matrix i (l * NK + k): KLD with it alone at candidate c.
+static qw_status sens_layers(sens_ctx *c, const qw_model *src, const qw_qplan *plan, int nth, double *err, qw_progress *pg) {
+    const int L = src->config.n_layers, NK = QW_QT_PER_LAYER;
+    qw_status s = QW_OK;
     for (int l = 0; s == QW_OK && l < L; l++) {
         wlayer w;
         if ((s = wlayer_init(&w, &src->layers[l], &src->layers[l])) != QW_OK) break;
-        double energy = 0;
-        for (int i = 0; i < sub.n; i++) runner_layer(&r, i, &w.L, l, NULL, ref + r.off[i] * h);
-        for (int64_t j = 0; j < r.total * h; j++) energy += (double)ref[j] * ref[j];
         for (int k = 0; k < NK && s == QW_OK; k++) {
-            qw_type cur = plan->layer[l * NK + k];
             int64_t rows = w.rows[k], cols = w.cols[k];
             float *orig = w.w[k], *tmp = malloc(sizeof(float) * (size_t)(rows * cols));
-            if (!tmp) {
-                s = qw_error(QW_ERR_NOMEM, "out of memory");
-                break;
-            }
-            for (int c = 0; c <= N_LADDER; c++) {
-                qw_type t = c == 0 ? cur : g_ladder[c - 1];
-                double *e = &err[(l * NK + k) * (1 + N_LADDER) + c];
+            if (!tmp) s = qw_error(QW_ERR_NOMEM, "out of memory");
+            for (int ci = 0; s == QW_OK && ci <= N_LADDER; ci++) {
+                qw_type t;
+                double *e = &err[(l * NK + k) * (1 + N_LADDER) + ci];
                 *e = NAN;
-                if (c > 0 && (cols % qw_type_get(t)->block_size || type_bits(t, cols) <= type_bits(cur, cols))) continue;
+                if (plan->kept[l * NK + k] || !candidate(plan->layer[l * NK + k], ci, cols, &t)) continue;
                 if (!qw_type_get(t)->is_quantized) { // a float type: no error to speak of
                     *e = 0;
                     continue;
@@ -569,68 +638,136 @@ qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib,
                 memcpy(tmp, orig, sizeof(float) * (size_t)(rows * cols));
                 qw_rtn_quantize(tmp, rows, cols, t, NULL, nth);
                 layer_mat(&w.L, k)->data = tmp;
-                double d2 = 0;
-                for (int i = 0; i < sub.n; i++) {
-                    runner_layer(&r, i, &w.L, l, NULL, o);
-                    const float *rf = ref + r.off[i] * h;
-                    for (int64_t j = 0; j < sub.len[i] * h; j++) d2 += ((double)o[j] - rf[j]) * ((double)o[j] - rf[j]);
-                }
+                *e = sens_kld(c, src, l, &w.L);
                 layer_mat(&w.L, k)->data = orig;
-                *e = energy > 0 ? d2 / energy : 0;
             }
             free(tmp);
         }
-        memcpy(r.R, ref, sizeof(float) * (size_t)(r.total * h)); // on through the float layer
         wlayer_free(&w);
-        qw_progress_update(&pg, l + 1);
+        qw_progress_update(pg, l + 1);
     }
-    qw_progress_end(&pg);
-    free(ref);
-    free(o);
-    runner_free(&r);
-    if (s != QW_OK) {
-        free(err);
-        return s;
+    return s;
+}
+
+// The same for the embedding (its rows, and lm_head's when tied) or an untied lm_head: e[c].
+static qw_status sens_table(sens_ctx *c, const qw_model *src, int output, qw_type cur, int nth, double *e) {
+    const qw_tensor *t = output ? &src->lm_head : &src->tok_embd;
+    int64_t rows = qw_tensor_rows(t), cols = qw_tensor_cols(t);
+    float *f = malloc(sizeof(float) * (size_t)(rows * cols));
+    if (!f) return qw_error(QW_ERR_NOMEM, "--bpw: %s in f32: out of memory", t->name);
+    for (int ci = 0; ci <= N_LADDER; ci++) {
+        qw_type ty;
+        e[ci] = NAN;
+        if (!candidate(cur, ci, cols, &ty)) continue;
+        if (!qw_type_get(ty)->is_quantized) {
+            e[ci] = 0;
+            continue;
+        }
+        qw_convert_to_f32(t->type, t->data, f, rows * cols);
+        qw_rtn_quantize(f, rows, cols, ty, NULL, nth);
+        qw_model v = *src; // a view with this one table swapped
+        qw_tensor *dst = output ? &v.lm_head : &v.tok_embd;
+        dst->type = QW_TYPE_F32, dst->data = f, dst->nbytes = sizeof(float) * (size_t)(rows * cols);
+        if (!output && src->config.tie_word_embeddings) v.lm_head = v.tok_embd;
+        e[ci] = sens_kld(c, &v, output ? src->config.n_layers - 1 : 0, NULL);
     }
-    double budget = (p->bpw - qw_qplan_bpw(plan, src)) * (double)src->n_params;
-    if (budget < 0)
-        qw_warn("--bpw %.3f: the plan already takes %.3f bits per weight; nothing to upgrade", p->bpw, qw_qplan_bpw(plan, src));
-    int *cur_c = calloc((size_t)(L * NK), sizeof(int)), n_up = 0;
-    if (!cur_c) {
-        free(err);
-        return qw_error(QW_ERR_NOMEM, "out of memory");
-    }
-    for (;;) { // the upgrade with the most error removed per extra bit that still fits, until none does
+    free(f);
+    return QW_OK;
+}
+
+// The greedy allocation over items (layer matrices, then the embedding, then an untied lm_head): the
+// upgrade with the most KLD removed per extra bit that still fits, until none does. cur_type[i] is
+// updated in place; returns the matrices moved above their starting type.
+static int allocate_greedy(const double *err, const double *numel, const int64_t *cols, qw_type *cur_type,
+                           int n_items, double budget, int verbose, int L) {
+    int *cur_c = calloc((size_t)n_items, sizeof(int)), n_up = 0;
+    QW_ASSERT(cur_c);
+    for (;;) {
         double best = 0, best_bits = 0;
         int bi = -1, bc = -1;
-        for (int i = 0; i < L * NK; i++) {
-            if (plan->kept[i]) continue;
-            const qw_tensor *t = layer_mat((qw_layer *)&src->layers[i / NK], i % NK);
+        for (int i = 0; i < n_items; i++) {
             const double *e = &err[i * (1 + N_LADDER)];
-            qw_type cur = cur_c[i] ? g_ladder[cur_c[i] - 1] : plan->layer[i];
-            double ecur = e[cur_c[i]];
+            if (isnan(e[0])) continue; // kept, or nothing measured
             for (int c = cur_c[i] + 1; c <= N_LADDER; c++) {
                 if (isnan(e[c])) continue;
-                double dbits = (type_bits(g_ladder[c - 1], qw_tensor_cols(t)) - type_bits(cur, qw_tensor_cols(t))) *
-                               (double)qw_tensor_numel(t);
+                double dbits = (type_bits(g_ladder[c - 1], cols[i]) - type_bits(cur_type[i], cols[i])) * numel[i];
                 if (dbits <= 0 || dbits > budget) continue;
-                double gain = (ecur - e[c]) / dbits;
+                double gain = (e[cur_c[i]] - e[c]) / dbits;
                 if (gain > best) best = gain, bi = i, bc = c, best_bits = dbits;
             }
         }
         if (bi < 0) break;
         if (cur_c[bi] == 0) n_up++;
-        cur_c[bi] = bc;
-        plan->layer[bi] = g_ladder[bc - 1];
-        budget -= best_bits;
-        if (p->verbose) {
+        if (verbose) {
             char nm[96];
-            qw_info("--bpw: %s -> %s (error %.3g -> %.3g)", qw_qplan_name(nm, sizeof nm, bi / NK, bi % NK),
-                    qw_type_name(plan->layer[bi]), err[bi * (1 + N_LADDER)], err[bi * (1 + N_LADDER) + bc]);
+            int kind = bi < L * QW_QT_PER_LAYER ? bi % QW_QT_PER_LAYER : bi == L * QW_QT_PER_LAYER ? QW_QT_EMBED : QW_QT_OUTPUT;
+            qw_info("--bpw: %s %s -> %s (KLD %.3g -> %.3g)", qw_qplan_name(nm, sizeof nm, bi / QW_QT_PER_LAYER, kind),
+                    qw_type_name(cur_type[bi]), qw_type_name(g_ladder[bc - 1]), err[bi * (1 + N_LADDER) + cur_c[bi]],
+                    err[bi * (1 + N_LADDER) + bc]);
         }
+        cur_c[bi] = bc;
+        cur_type[bi] = g_ladder[bc - 1];
+        budget -= best_bits;
     }
-    if (rep) rep->n_upgraded = n_up;
     free(cur_c);
-    free(err);
-    return QW_OK;
+    return n_up;
+}
+
+qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
+                                 const qw_quant_params *p, qw_quant_report *rep) {
+    const int nth = p->n_threads > 0 ? p->n_threads : 1, L = src->config.n_layers, NK = QW_QT_PER_LAYER;
+    const int tied = src->config.tie_word_embeddings, n_items = L * NK + 1 + !tied;
+    if (src->quantized_tensor)
+        return qw_error(QW_ERR_UNSUPPORTED, "%s: --bpw measures sensitivity on float weights; this model is already "
+                        "quantized", src->path);
+    double budget = (p->bpw - qw_qplan_bpw(plan, src)) * (double)src->n_params;
+    if (budget <= 0) {
+        qw_warn("--bpw %.3f: the plan already takes %.3f bits per weight; nothing to upgrade", p->bpw, qw_qplan_bpw(plan, src));
+        return QW_OK;
+    }
+    // a few sequences are enough to rank the matrices
+    qw_calib_set sub = *calib;
+    int64_t tok = 0, want = p->awq_tokens > 0 ? p->awq_tokens : 512;
+    for (sub.n = 0; sub.n < calib->n && tok < want; sub.n++) tok += calib->len[sub.n];
+    double *err = malloc(sizeof(double) * (size_t)(n_items * (1 + N_LADDER))), *numel = malloc(sizeof(double) * (size_t)n_items);
+    int64_t *cols = malloc(sizeof(int64_t) * (size_t)n_items);
+    qw_type *types = malloc(sizeof(qw_type) * (size_t)n_items);
+    if (!err || !numel || !cols || !types) {
+        free(err), free(numel), free(cols), free(types);
+        return qw_error(QW_ERR_NOMEM, "out of memory");
+    }
+    runner r;
+    sens_ctx c;
+    memset(&c, 0, sizeof c);
+    qw_status s = runner_init(&r, src, &sub, nth);
+    const int have_runner = s == QW_OK;
+    if (s == QW_OK) s = sens_init(&c, &r, src);
+    qw_progress pg;
+    qw_progress_init(&pg, "sensitivity", "layers", L);
+    if (!p->progress) qw_progress_enable(&pg, 0);
+    if (s == QW_OK) s = sens_layers(&c, src, plan, nth, err, &pg);
+    qw_progress_end(&pg);
+    for (int i = 0; i < L * NK; i++) {
+        const qw_tensor *t = layer_mat((qw_layer *)&src->layers[i / NK], i % NK);
+        numel[i] = (double)qw_tensor_numel(t), cols[i] = qw_tensor_cols(t), types[i] = plan->layer[i];
+    }
+    for (int o = 0; o <= !tied; o++) { // the embedding, then an untied lm_head
+        int i = L * NK + o;
+        const qw_tensor *t = o ? &src->lm_head : &src->tok_embd;
+        numel[i] = (double)qw_tensor_numel(t), cols[i] = qw_tensor_cols(t), types[i] = o ? plan->output : plan->embed;
+        for (int ci = 0; ci <= N_LADDER; ci++) err[i * (1 + N_LADDER) + ci] = NAN;
+        if (s == QW_OK && !(o ? plan->output_kept : plan->embed_kept))
+            s = sens_table(&c, src, o, types[i], nth, err + i * (1 + N_LADDER));
+    }
+    if (s == QW_OK) {
+        int n_up = allocate_greedy(err, numel, cols, types, n_items, budget, p->verbose, L);
+        for (int i = 0; i < L * NK; i++) plan->layer[i] = types[i];
+        plan->embed = types[L * NK];
+        plan->output = tied ? plan->embed : types[L * NK + 1];
+        if (rep) rep->n_upgraded = n_up;
+    }
+    sens_free(&c);
+    if (have_runner) runner_free(&r);
+    free(err), free(numel), free(cols), free(types);
+    return s;
 }

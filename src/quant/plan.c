@@ -105,10 +105,13 @@ qw_status qw_qplan_keep(qw_qplan *p, const qw_model *m, const char *list) {
         }
         if (layer < 0 && (strcmp(k, "embed") == 0 || strcmp(k, "token_embd") == 0)) {
             p->embed = fit(&m->tok_embd, t, 0, QW_QT_EMBED);
-            if (m->config.tie_word_embeddings) p->output = p->embed;
+            p->embed_kept = 1;
+            if (m->config.tie_word_embeddings) p->output = p->embed, p->output_kept = 1;
         } else if (layer < 0 && (strcmp(k, "lm_head") == 0 || strcmp(k, "output") == 0)) {
             if (m->config.tie_word_embeddings) p->embed = p->output = fit(&m->tok_embd, t, 0, QW_QT_EMBED);
             else p->output = fit(&m->lm_head, t, 0, QW_QT_OUTPUT);
+            p->output_kept = 1;
+            if (m->config.tie_word_embeddings) p->embed_kept = 1;
         } else if ((kind = kind_from_name(k, strlen(k))) >= 0) {
             for (int l = 0; l < p->n_layers; l++)
                 if (layer < 0 || l == layer) {

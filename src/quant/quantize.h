@@ -62,8 +62,11 @@ void qw_rtn_quantize(float *W, int64_t rows, int64_t cols, qw_type type, void *o
 // AWQ (awq.c): for linears sharing one input X (n, cols), per input channel scales s = mean|x|^alpha
 // (normalised so that max(s) * min(s) = 1), alpha searched on a grid of n_grid points in [0, 1): the one
 // whose quantized layers (Q(W diag(s)) diag(s)^-1, each W in its own type) give the smallest squared
-// output error on X. alpha = 0 (s = 1) is plain RTN, so the search never does worse on X.
-// Returns the best alpha; s (cols) gets the scales; err_rtn / err_best (may be NULL) the errors.
+// error on X, measured on the linears' outputs, or with ffn on the FFN output down(silu(gate) * up) that
+// gate and up (lin[0], lin[1]) feed, as llm-awq inspects the whole MLP: a plain sum of gate's and up's
+// errors misweighs them (gate's pass through silu and both multiply). alpha = 0 (s = 1) is plain RTN,
+// so the search never does worse on X. Returns the best alpha; s (cols) gets the scales; err_rtn /
+// err_best (may be NULL) the errors.
 
 typedef struct {
     float *W;  // (rows, cols) f32
@@ -71,8 +74,22 @@ typedef struct {
     qw_type type;
 } qw_awq_linear;
 
+typedef struct {
+    const float *W_down; // (hidden, n_ff) f32, kept float in the search
+    int64_t hidden, n_ff;
+} qw_awq_ffn;
+
 float qw_awq_search(const qw_awq_linear *lin, int n_lin, int64_t cols, const float *X, int64_t n,
-                    const double *mean_abs, int n_grid, float *s, double *err_rtn, double *err_best, int nth);
+                    const double *mean_abs, int n_grid, const qw_awq_ffn *ffn, float *s, double *err_rtn,
+                    double *err_best, int nth);
+// AWQ's clip search (llm-awq auto_clip) in place of RTN: for every row and block of the type, the header
+// is chosen from the block's values clipped to ratio * max|w|, ratio in n_grid steps from 1 down to 0.5,
+// and the values rounded onto it; the ratio kept is the one with the smallest output error
+// (w - q)^T H_b (w - q), H_b the block's diagonal block of H (cols, cols, double; 2 X^T X / n of the
+// input). Ratio 1 is the unclipped header, so no block does worse on X than rounding to nearest onto
+// it. W (rows, cols) is overwritten with the values; out (may be NULL) gets the blocks.
+void qw_awq_clip_quantize(float *W, int64_t rows, int64_t cols, qw_type type, const double *H, int n_grid, void *out,
+                          int nth);
 // Folding: W (rows, cols) columns times s; rows of W (and bias b when not NULL) divided by s (the
 // preceding linear whose output is this input); a norm weight divided by s.
 void qw_awq_scale_cols(float *W, int64_t rows, int64_t cols, const float *s);
@@ -115,6 +132,7 @@ typedef struct {
     qw_type *layer; // (n_layers * QW_QT_PER_LAYER)
     uint8_t *kept;  // (n_layers * QW_QT_PER_LAYER) set by --keep: the bpw search leaves these alone
     qw_type embed, output; // output only matters when embeddings are untied
+    uint8_t embed_kept, output_kept; // set by --keep embed / lm_head (both when tied)
 } qw_qplan;
 
 // Every matrix at base (or its per-tensor fallback when its rows are not whole blocks).
@@ -156,7 +174,11 @@ typedef struct {
 qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
                             const qw_quant_params *p, qw_model **out, qw_quant_report *rep);
 void qw_quant_model_free(qw_model *m);
-// --bpw: spend bits where the calibration data says they buy the most (plan->layer upgraded in place).
+// --bpw: spend bits where the calibration data says they buy the most: every matrix not kept, the
+// embedding and lm_head included, is measured alone at each type of the ladder Q5_K, Q6_K, Q8_0 (KLD of
+// the model's output against the float model's on calibration tokens, the matrix rounded to nearest),
+// then upgraded greedily by KLD removed per extra bit while the file stays within p->bpw (plan updated
+// in place).
 qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
                                  const qw_quant_params *p, qw_quant_report *rep);
 // An F32 model whose matrices are q's matrices as the plan writes them, dequantized (every one, embeddings
