@@ -3,11 +3,14 @@
 // right types and fallbacks, decode close to the source, and run: their logits match those of the same
 // weights dequantized to F32 up to the int8 rounding of activations, and the top tokens mostly agree.
 #include "generate/generate.h"
+#include "kernels/kernels.h"
 #include "tensor/quant.h"
 #include "test.h"
 
 #include <dirent.h>
 #include <unistd.h>
+
+static int g_r16_seen; // quantized models whose matrices ran in the r16 layout
 
 static float *prefill(const qw_model *m, const int32_t *tok, int n) {
     float *l = malloc(sizeof(float) * (size_t)n * (size_t)m->config.vocab_size);
@@ -80,7 +83,31 @@ static void check_case(const char *dir) {
         CHECKF(s == QW_OK && gg->unrunnable_tensor == NULL, "%s: %s: %s", dir, qw_type_name(qt[k]), qw_error_message());
         if (s == QW_OK) CHECK((n_quant > 0) == (gg->quantized_tensor != NULL)); // any quantized matrix is marked
         float *qlog = s == QW_OK ? prefill(gg, tok, n) : NULL;
-        if (s == QW_OK) qw_model_free(gg);
+        if (s == QW_OK) {
+            // matrices whose type has r16 kernels at this level run in that layout; with QWICK_MMAP=1
+            // they stay rows, and the logits differ only by the order of f32 block sums
+            const qw_tensor *wd = &gg->layers[0].w_down;
+            int want_r16 = qw_matmul_r16_fast(wd->type) && qw_tensor_rows(wd) % 16 == 0;
+            g_r16_seen += want_r16;
+            CHECKF(wd->layout == (want_r16 ? QW_LAYOUT_R16 : QW_LAYOUT_ROWS), "%s %s: ffn_down layout %d", dir,
+                   qw_type_name(qt[k]), wd->layout);
+            CHECK(gg->tok_embd.layout == gg->lm_head.layout || gg->tok_embd.data != gg->lm_head.data);
+            qw_model *mm;
+            setenv("QWICK_MMAP", "1", 1);
+            if (qw_model_load(&mm, path) == QW_OK) {
+                CHECK(mm->layers[0].w_down.layout == QW_LAYOUT_ROWS);
+                float *mlog = prefill(mm, tok, n);
+                const int V = hf->config.vocab_size;
+                double se = 0, ss = 0;
+                for (size_t j = 0; j < (size_t)n * V; j++)
+                    se += ((double)qlog[j] - mlog[j]) * ((double)qlog[j] - mlog[j]), ss += (double)mlog[j] * mlog[j];
+                CHECKF(se <= 1e-8 * ss, "%s %s: r16 logits vs rows: rel rms %g", dir, qw_type_name(qt[k]), sqrt(se / ss));
+                free(mlog);
+                qw_model_free(mm);
+            }
+            unsetenv("QWICK_MMAP");
+            qw_model_free(gg);
+        }
         const qw_tensor *t = qw_gguf_find_tensor(&g, "blk.0.ffn_down.weight");
         const qw_tensor *nrm = qw_gguf_find_tensor(&g, "blk.0.attn_norm.weight");
         CHECK(nrm && nrm->type == QW_TYPE_F32);
@@ -177,5 +204,7 @@ int main(void) {
     // a file that is not GGUF, given as a model
     qw_model *m;
     CHECK(qw_model_load(&m, "tests/fixtures/README.md") == QW_ERR_FORMAT && strstr(qw_error_message(), "README.md"));
+    // every x86 CPU with AVX2 runs some quantized type in r16 (CI machines included)
+    if (qw_cpu_level() >= QW_ISA_AVX2) CHECKF(g_r16_seen > 0, "no quantized model ran in the r16 layout");
     TEST_DONE();
 }

@@ -54,9 +54,12 @@ void qw_mm_plan_quant(qw_mm *mm, qw_qdot_fn dot); // the prepare + rows pair abo
 void qw_mm_prepare_quant(const qw_mm *mm, int ith, int nth); // that prepare alone
 
 // Decode against r16 matrices with VNNI (x86/qr16_avx512vnni.c), for the types qw_r16_vnni_has;
-// other r16 types, and levels without VNNI, unpack each group of 16 rows and use the dots above.
+// other r16 types, and the scalar level, unpack each group of 16 rows and use the dots above.
 int qw_r16_vnni_has(qw_type t);
 void qw_mm_plan_r16_vnni(qw_mm *mm);
+// The same with AVX2 (x86/qr16_avx2.c; AVX2 and AVX-512F levels), for every n: no AVX2 GEMM.
+int qw_r16_avx2_has(qw_type t);
+void qw_mm_plan_r16_avx2(qw_mm *mm);
 
 // From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
 // holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by

@@ -189,5 +189,10 @@ void qw_matmul_w(const qw_tensor *w, const float *x, int64_t n, float *y, void *
 }
 
 int qw_matmul_r16_fast(qw_type t) {
-    return qw_cpu_level() >= QW_ISA_AVX512_BF16 && qw_r16_vnni_has(t);
+#if defined(__x86_64__) || defined(__i386__) // the x86/ kernels are built there only
+    if (qw_cpu_level() >= QW_ISA_AVX512_BF16) return qw_r16_vnni_has(t);
+    if (qw_cpu_level() >= QW_ISA_AVX2) return qw_r16_avx2_has(t);
+#endif
+    (void)t;
+    return 0;
 }

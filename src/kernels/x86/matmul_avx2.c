@@ -120,6 +120,10 @@ static void rows_f16(const qw_mm *mm, int64_t r0, int64_t r1) { rows_t(QW_TYPE_F
 static void rows_bf16(const qw_mm *mm, int64_t r0, int64_t r1) { rows_t(QW_TYPE_BF16, mm, r0, r1); }
 
 void qw_mm_plan_avx2(qw_mm *mm) {
+    if (mm->r16) {
+        qw_mm_plan_r16_avx2(mm);
+        return;
+    }
     mm->prepare = NULL;
     mm->row_align = 4;
     switch (mm->wtype) {
