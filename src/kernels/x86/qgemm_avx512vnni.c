@@ -26,7 +26,6 @@ static int zero_of(qw_type t) {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------------
 // prepare: each token quantized (qw_act_quantize) and scattered into its tile
 
