@@ -42,22 +42,18 @@ static void block_move(int d_off, int bb, uint8_t *rows, size_t rb, uint8_t *il,
     }
 }
 
-void qw_r16_unpack_group(qw_type t, const void *group, void *rows, int64_t k) {
+// 16 rows of k elements at `rows` <-> one r16 group.
+static void group_move(qw_type t, void *rows, void *group, int64_t k, int to_r16) {
     const qw_type_traits *tr = qw_type_get((int)t);
     const int bb = tr->block_bytes, d_off = lone_d_offset(t);
     const int64_t nb = k / tr->block_size;
     const size_t rb = (size_t)nb * (size_t)bb;
     for (int64_t b = 0; b < nb; b++)
-        block_move(d_off, bb, (uint8_t *)rows + (size_t)b * bb, rb, (uint8_t *)group + (size_t)b * 16 * bb, 0);
+        block_move(d_off, bb, (uint8_t *)rows + (size_t)b * bb, rb, (uint8_t *)group + (size_t)b * 16 * bb, to_r16);
 }
 
-static void pack_group(qw_type t, const void *rows, void *group, int64_t k) {
-    const qw_type_traits *tr = qw_type_get((int)t);
-    const int bb = tr->block_bytes, d_off = lone_d_offset(t);
-    const int64_t nb = k / tr->block_size;
-    const size_t rb = (size_t)nb * (size_t)bb;
-    for (int64_t b = 0; b < nb; b++)
-        block_move(d_off, bb, (uint8_t *)rows + (size_t)b * bb, rb, (uint8_t *)group + (size_t)b * 16 * bb, 1);
+void qw_r16_unpack_group(qw_type t, const void *group, void *rows, int64_t k) {
+    group_move(t, rows, (void *)group, k, 0); // (reads group only)
 }
 
 typedef struct {
@@ -75,7 +71,7 @@ static void pack_run(void *ctx, int ith, int nth) {
     for (int64_t g = g0; g < g1; g++) {
         uint8_t *p = j->data + (size_t)g * j->gb;
         memcpy(tmp, p, j->gb);
-        pack_group(j->t, tmp, p, j->k);
+        group_move(j->t, tmp, p, j->k, 1);
     }
 }
 

@@ -301,6 +301,30 @@ QW_INLINE void store_tile(int NV, __m512 fa[MR][NV_MAX], int r0, float *y, int64
         }
 }
 
+// ia[r][v] = the int32 dots of group g: panel rows r0 + r (r < MR) with the 16 tokens of tile v, from
+// -Z * code sums on. Per 4 codes: NV activation loads and MR weight-dword broadcasts feed MR * NV vpdpbusd.
+QW_INLINE void group_dots(int NV, int G, const uint32_t *codes, int r0, const char *const *xv0, int64_t K, int64_t g,
+                          __m512i ia[MR][NV_MAX]) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; v++) {
+        const __m512i c = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * g);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) ia[r][v] = c;
+    }
+    for (int s = 0; s < G / 4; s++) { // (no unroll pragma: -O0 builds reject it on this bound)
+        const int64_t q = g * (G / 4) + s;
+        __m512i xv[NV_MAX];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) xv[v] = _mm512_load_si512(xv0[v] + 64 * q);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const __m512i wb = _mm512_set1_epi32((int)codes[q * 16 + r0 + r]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wb, xv[v]);
+        }
+    }
+}
+
 QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char *x0, size_t tb, float *y,
                     int64_t ldy, int nrow, int ntok) {
     const int64_t ng = K / G;
@@ -314,24 +338,7 @@ QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char
     for (int v = 0; v < NV; v++) xv0[v] = x0 + v * tb;
     for (int64_t g = 0; g < ng; g++) {
         __m512i ia[MR][NV_MAX];
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) {
-            const __m512i c = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * g); // -Z * code sums
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) ia[r][v] = c;
-        }
-        for (int s = 0; s < G / 4; s++) { // (no unroll pragma: -O0 builds reject it on this bound)
-            const int64_t q = g * (G / 4) + s;
-            __m512i xv[NV_MAX];
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) xv[v] = _mm512_load_si512(xv0[v] + 64 * q);
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                const __m512i wb = _mm512_set1_epi32((int)codes[q * 16 + r0 + r]);
-#pragma GCC unroll 3
-                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wb, xv[v]);
-            }
-        }
+        group_dots(NV, G, codes, r0, xv0, K, g, ia);
         __m512 dxv[NV_MAX];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) dxv[v] = _mm512_load_ps((const float *)(xv0[v] + K * NT_MAX + 64 * ng) + 16 * g);
@@ -361,28 +368,11 @@ QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) fa[r][v] = fs[r][v] = _mm512_setzero_ps();
-    const char *xv0[NVK_MAX];
+    const char *xv0[NV_MAX];
     for (int v = 0; v < NV; v++) xv0[v] = x0 + v * tb;
     for (int64_t g = 0; g < ng; g++) {
-        __m512i ia[MR][NVK_MAX];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) {
-            const __m512i c = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * g); // -Z * code sums
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) ia[r][v] = c;
-        }
-        for (int s = 0; s < G / 4; s++) {
-            const int64_t q = g * (G / 4) + s;
-            __m512i xv[NVK_MAX];
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) xv[v] = _mm512_load_si512(xv0[v] + 64 * q);
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                const __m512i wb = _mm512_set1_epi32((int)codes[q * 16 + r0 + r]);
-#pragma GCC unroll 2
-                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wb, xv[v]);
-            }
-        }
+        __m512i ia[MR][NV_MAX];
+        group_dots(NV, G, codes, r0, xv0, K, g, ia);
         __m512 sums[NVK_MAX];
         if (mins)
 #pragma GCC unroll 2

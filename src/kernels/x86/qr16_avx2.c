@@ -7,28 +7,11 @@
 // 16) let 8 of them add up in int16 (8 * 2 * 15 * 127 < 2^15) before one vpmaddwd widens them; IQ4_NL
 // takes its signed grid values by the sign trick (|w| * sign(x, w), pairs at most 2 * 127^2) and widens
 // every product.
-#include "../kernels_impl.h"
+#include "r16_act.h"
 
 #include <immintrin.h>
 
 #define QW_INLINE static inline __attribute__((always_inline))
-
-typedef struct {
-    const int32_t *q;
-    const float *d;
-    const int32_t *s;
-} act;
-
-static void acts_of(const qw_mm *mm, int64_t t0, int nt, act *a) {
-    const qw_act_kind ak = qw_act_kind_of(mm->wtype);
-    const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
-    for (int t = 0; t < nt; t++) {
-        const char *row = (const char *)mm->work + (size_t)(t0 + t) * ab;
-        a[t].q = (const int32_t *)row;
-        a[t].d = qw_act_d(row, mm->K);
-        a[t].s = qw_act_s(row, mm->K, ak);
-    }
-}
 
 static inline __m256i ones16(void) { return _mm256_set1_epi16(1); }
 static inline __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -40,7 +23,7 @@ static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si1
 
 enum { A_Q4_0, A_IQ4_NL };
 
-QW_INLINE void half32(int kind, int NT, int64_t K, const uint8_t *g, int hf, const act *a, float *y, int64_t ys) {
+QW_INLINE void half32(int kind, int NT, int64_t K, const uint8_t *g, int hf, const qw_r16_act *a, float *y, int64_t ys) {
     const int bb = 18;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qw_iq4nl_values));
@@ -80,21 +63,14 @@ QW_INLINE void half32(int kind, int NT, int64_t K, const uint8_t *g, int hf, con
 
 // ---------------------------------------------------------------------------------------------------
 
-#define NT_CASES(call)                                                                                 \
-    switch (nt) {                                                                                      \
-    case 1: call(1); break;                                                                            \
-    case 2: call(2); break;                                                                            \
-    case 3: call(3); break;                                                                            \
-    default: call(4); break;                                                                           \
-    }
 
 static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
     const int64_t K = mm->K, N = mm->N;
     const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
     for (int64_t t0 = 0; t0 < mm->n; t0 += QW_QDOT_NT_MAX) {
         const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
-        act a[QW_QDOT_NT_MAX];
-        acts_of(mm, t0, nt, a);
+        qw_r16_act a[QW_QDOT_NT_MAX];
+        qw_r16_acts(mm, t0, nt, a);
         for (int64_t r = r0; r < r1; r += 16)
             for (int hf = 0; hf < 2; hf++) {
                 const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
@@ -102,8 +78,8 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
                 switch (mm->wtype) {
 #define C4_0(NT) half32(A_Q4_0, NT, K, g, hf, a, y, N)
 #define CNL(NT) half32(A_IQ4_NL, NT, K, g, hf, a, y, N)
-                case QW_TYPE_Q4_0: NT_CASES(C4_0) break;
-                case QW_TYPE_IQ4_NL: NT_CASES(CNL) break;
+                case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+                case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
                 default: QW_ASSERT(!"r16 AVX2: type without a kernel");
                 }
             }

@@ -8,24 +8,6 @@
 // start at -z * sum x. Integer sums are exact; only their f32 scaling rounds.
 #include "r16_x86.h"
 
-// Where token t's quantized activations are (qw_act_* layout of quant.h).
-typedef struct {
-    const int32_t *q; // codes, as dwords
-    const float *d;   // per activation block
-    const int32_t *s; // code sums per block (QW_ACT_Q8) or per 16 (QW_ACT_Q8K)
-} act;
-
-static void acts_of(const qw_mm *mm, int64_t t0, int nt, act *a) {
-    const qw_act_kind ak = qw_act_kind_of(mm->wtype);
-    const size_t ab = qw_act_row_bytes(mm->wtype, mm->K);
-    for (int t = 0; t < nt; t++) {
-        const char *row = (const char *)mm->work + (size_t)(t0 + t) * ab;
-        a[t].q = (const int32_t *)row;
-        a[t].d = qw_act_d(row, mm->K);
-        a[t].s = qw_act_s(row, mm->K, ak);
-    }
-}
-
 // y[t][r0 .. r0 + 15] = acc[t]
 QW_INLINE void store16(int NT, const __m512 *acc, float *y, int64_t ys) {
     for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + t * ys, acc[t]);
@@ -35,7 +17,7 @@ QW_INLINE void store16(int NT, const __m512 *acc, float *y, int64_t ys) {
 // 32-element blocks with one f16 scale per row: Q4_0 (18 bytes), IQ4_NL (18), Q8_0 (34). A block of 16
 // rows is 16 d's (32 bytes) and then 4 (nibble types) or 8 (Q8_0) vectors of code dwords.
 
-QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const act *a, float *y, int64_t ys) {
+QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     const int bb = kind == K_Q8_0 ? 34 : 18, z = zero32(kind);
     __m512 acc[QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
@@ -67,7 +49,7 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const act 
 // Per sub-block j the 16 rows' int32 dots are multiplied by their 6-bit scales in integers and summed
 // over the super-block; the mins meet the activation sums through vpdpwssd (int16 pairs).
 
-QW_INLINE void group_q4_k(int NT, int64_t K, const uint8_t *g, const act *a, float *y, int64_t ys) {
+QW_INLINE void group_q4_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i byte0 = _mm512_set1_epi32(0xFF), word0 = _mm512_set1_epi32(0x00FF00FF);
     __m512 acc[QW_QDOT_NT_MAX];
@@ -149,7 +131,7 @@ QW_INLINE void q6k_codes(const uint8_t *v, int h, int q, __m512i c[8]) {
     }
 }
 
-QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const act *a, float *y, int64_t ys) {
+QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     __m512 acc[QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
@@ -194,21 +176,14 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const act *a, flo
 
 // ---------------------------------------------------------------------------------------------------
 
-#define NT_CASES(call)                                                                                 \
-    switch (nt) {                                                                                      \
-    case 1: call(1); break;                                                                            \
-    case 2: call(2); break;                                                                            \
-    case 3: call(3); break;                                                                            \
-    default: call(4); break;                                                                           \
-    }
 
 static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
     const int64_t K = mm->K, N = mm->N;
     const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
     for (int64_t t0 = 0; t0 < mm->n; t0 += QW_QDOT_NT_MAX) {
         const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
-        act a[QW_QDOT_NT_MAX];
-        acts_of(mm, t0, nt, a);
+        qw_r16_act a[QW_QDOT_NT_MAX];
+        qw_r16_acts(mm, t0, nt, a);
         for (int64_t r = r0; r < r1; r += 16) {
             const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
             float *y = mm->y + t0 * N + r;
@@ -218,11 +193,11 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
 #define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, N)
 #define C4_K(NT) group_q4_k(NT, K, g, a, y, N)
 #define C6_K(NT) group_q6_k(NT, K, g, a, y, N)
-            case QW_TYPE_Q6_K: NT_CASES(C6_K) break;
-            case QW_TYPE_Q4_0: NT_CASES(C4_0) break;
-            case QW_TYPE_IQ4_NL: NT_CASES(CNL) break;
-            case QW_TYPE_Q8_0: NT_CASES(C8_0) break;
-            case QW_TYPE_Q4_K: NT_CASES(C4_K) break;
+            case QW_TYPE_Q6_K: QW_R16_NT_CASES(nt, C6_K) break;
+            case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+            case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
+            case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
+            case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
             default: QW_ASSERT(!"r16 decode: type without a kernel");
             }
         }

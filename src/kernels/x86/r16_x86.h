@@ -4,7 +4,7 @@
 #ifndef QW_R16_X86_H
 #define QW_R16_X86_H
 
-#include "../kernels_impl.h"
+#include "r16_act.h"
 
 #include <immintrin.h>
 
