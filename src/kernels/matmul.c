@@ -72,31 +72,31 @@ void qw_mm_prepare_quant(const qw_mm *mm, int ith, int nth) {
     for (int64_t t = t0; t < t1; t++) qw_act_quantize(mm->wtype, mm->x + t * mm->K, (char *)mm->work + t * ab, mm->K);
 }
 
-static void rows_quant(const qw_mm *mm, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of the output, the weights of row r0 at w (rows contiguous from there).
+static void quant_rows_at(const qw_mm *mm, const char *w, int64_t r0, int64_t r1) {
     const qw_qdot_fn dot = qw_kernels()->qdot[mm->wtype];
     const size_t rb = qw_type_row_bytes(mm->wtype, mm->K), ab = qw_act_row_bytes(mm->wtype, mm->K);
     // the row stays in L1 while up to QW_QDOT_NT_MAX tokens at a time go past it
     for (int64_t o = r0; o < r1; o++)
         for (int64_t t = 0; t < mm->n; t += QW_QDOT_NT_MAX) {
             int nt = mm->n - t < QW_QDOT_NT_MAX ? (int)(mm->n - t) : QW_QDOT_NT_MAX;
-            dot(mm->K, (const char *)mm->W + (size_t)o * rb, (const char *)mm->work + (size_t)t * ab, ab, nt,
-                mm->y + t * mm->N + o, mm->N);
+            dot(mm->K, w + (size_t)(o - r0) * rb, (const char *)mm->work + (size_t)t * ab, ab, nt, mm->y + t * mm->N + o,
+                mm->N);
         }
 }
 
-// r16 weights at any level: each group of 16 rows back to GGUF rows in a buffer, then rows_quant's dots.
+static void rows_quant(const qw_mm *mm, int64_t r0, int64_t r1) {
+    quant_rows_at(mm, (const char *)mm->W + (size_t)r0 * qw_type_row_bytes(mm->wtype, mm->K), r0, r1);
+}
+
+// r16 weights at any level: each group of 16 rows back to GGUF rows in a buffer, then the same dots.
 static void rows_quant_r16(const qw_mm *mm, int64_t r0, int64_t r1) {
     const size_t gb = 16 * qw_type_row_bytes(mm->wtype, mm->K);
-    void *rows = malloc(gb);
+    char *rows = malloc(gb);
     QW_ASSERT(rows); // one group, tens of KB; not recoverable inside a parallel region
-    qw_mm g = *mm;
-    g.W = rows;
-    g.N = mm->N;
     for (int64_t r = r0; r < r1; r += 16) {
         qw_r16_unpack_group(mm->wtype, (const char *)mm->W + (size_t)(r / 16) * gb, rows, mm->K);
-        // rows_quant writes y[t * N + o] for o in [r, r + 16): shift W so that row o is rows' o - r
-        g.W = (const char *)rows - (size_t)r * (gb / 16);
-        rows_quant(&g, r, r + 16);
+        quant_rows_at(mm, rows, r, r + 16);
     }
     free(rows);
 }

@@ -112,7 +112,8 @@ static qw_status pack_one(qw_model *m, qw_tensor *t, int nth) {
     if (t->layout != QW_LAYOUT_ROWS || !qw_matmul_r16_fast(t->type) || qw_tensor_rows(t) % 16 != 0) return QW_OK;
     qw_mmap *mp = map_of(m, t->data);
     if (!mp) return QW_OK;
-    mprotect(mp->data, mp->size, PROT_READ | PROT_WRITE); // private anonymous memory since make_resident
+    // private anonymous memory since make_resident; should it refuse, the matrix simply stays rows
+    if (mprotect(mp->data, mp->size, PROT_READ | PROT_WRITE) != 0) return QW_OK;
     qw_status s = qw_r16_pack(t->type, t->data, qw_tensor_rows(t), qw_tensor_cols(t), nth);
     mprotect(mp->data, mp->size, PROT_READ);
     QW_TRY(s);
