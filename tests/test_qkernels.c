@@ -228,6 +228,52 @@ static void test_act_quantize(int level) {
         }
 }
 
+// qw_matmul_w_many equals one qw_matmul_w per matrix exactly (x is prepared once where the type repeats,
+// into the same bytes): q4_k, q4_k (r16), q6_k, bf16 rows, for decode and GEMM sizes.
+static void test_many(void) {
+    const int64_t K = 512;
+    const qw_type ts[4] = {QW_TYPE_Q4_K, QW_TYPE_Q4_K, QW_TYPE_Q6_K, QW_TYPE_BF16};
+    const int64_t Ns[4] = {48, 32, 16, 40};
+    for (int64_t n = 1; n <= 17; n += 8) {
+        qweights w[4];
+        qw_tensor tw[4];
+        const qw_tensor *pw[4];
+        float *y[4], *y1 = malloc(sizeof(float) * 48 * (size_t)n), *x = malloc(sizeof(float) * (size_t)(n * K));
+        size_t ws = 0;
+        fill_x(x, n * K);
+        for (int i = 0; i < 4; i++) {
+            if (ts[i] == QW_TYPE_BF16) {
+                w[i].block = malloc(2 * (size_t)(Ns[i] * K));
+                w[i].W = w[i].block;
+                for (int64_t j = 0; j < Ns[i] * K; j++) ((uint16_t *)w[i].W)[j] = qw_f32_to_bf16(0.02f * qw_rng_normal(&rng));
+            } else {
+                w[i] = make_qweights(ts[i], Ns[i], K);
+            }
+            tw[i] = (qw_tensor){.type = ts[i], .n_dims = 2, .shape = {Ns[i], K}, .data = w[i].W};
+            if (i == 1) {
+                CHECK(qw_r16_pack(ts[i], w[i].W, Ns[i], K, 1) == QW_OK);
+                tw[i].layout = QW_LAYOUT_R16;
+            }
+            pw[i] = &tw[i];
+            y[i] = malloc(sizeof(float) * (size_t)(Ns[i] * n));
+            size_t b = qw_matmul_work_size(ts[i], Ns[i], K, n);
+            ws = b > ws ? b : ws;
+        }
+        char *work = malloc(ws + 1);
+        const int nth[4] = {2, 1, 2, 2};
+        qw_matmul_w_many(pw, 4, x, n, y, work, nth);
+        int same = 1;
+        for (int i = 0; i < 4; i++) {
+            qw_matmul_w(&tw[i], x, n, y1, work, nth[i]);
+            same &= memcmp(y1, y[i], sizeof(float) * (size_t)(Ns[i] * n)) == 0;
+            free(y[i]);
+            free(w[i].block);
+        }
+        CHECKF(same, "n=%lld: qw_matmul_w_many differs from qw_matmul_w", (long long)n);
+        free(work), free(x), free(y1);
+    }
+}
+
 // A zero row of activations quantizes to d = 0 and gives exact zeros.
 static void test_zero_x(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -255,5 +301,6 @@ int main(void) {
     }
     qw_cpu_set_level(max);
     test_zero_x();
+    test_many();
     TEST_DONE();
 }

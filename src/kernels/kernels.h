@@ -50,6 +50,11 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
 // read r16 directly (elsewhere r16 works, through a slower unpacking path).
 void qw_matmul_w(const qw_tensor *w, const float *x, int64_t n, float *y, void *work, int nth);
 int qw_matmul_r16_fast(qw_type t);
+// y[i] = w[i] x on nth[i] threads for count matrices that read the same x (q, k, v; gate, up), with one
+// work buffer sized for the largest: where consecutive ones have the same type, x is quantized (or
+// converted) once.
+void qw_matmul_w_many(const qw_tensor *const *w, int count, const float *x, int64_t n, float *const *y, void *work,
+                      const int *nth);
 // The scalar reference (the specification), single-threaded: weights widened (or dequantized) to f32
 // exactly, products and sums in double, rounded to f32 once. x is used as given (not quantized).
 void qw_matmul_ref(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n,

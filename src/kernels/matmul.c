@@ -147,15 +147,20 @@ static void run_rows(void *ctx, int ith, int nth) {
     if (r0 < r1) mm->rows(mm, r0, r1);
 }
 
-static void run_matmul(qw_type wtype, int r16, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
-                       float *y, void *work, int nth) {
+// prev: the previous matmul of a qw_matmul_w_many call (same x, n, work), or NULL; when its prepare is
+// this one's and for the same weight type, work already holds x as this one wants it. Returns the
+// plan's prepare (NULL if none ran or the call did nothing), for the next one to compare.
+typedef void (*qw_prepare_fn)(const qw_mm *mm, int ith, int nth);
+static qw_prepare_fn run_matmul_after(qw_type wtype, int r16, const void *W, int64_t N, int64_t K, const float *x,
+                                      int64_t n, float *y, void *work, int nth, qw_prepare_fn prev_prepare,
+                                      qw_type prev_type) {
     const qw_type_traits *tr = qw_type_get((int)wtype);
     QW_ASSERT(tr && (!tr->is_quantized || qw_act_kind_of(wtype) != QW_ACT_NONE));
     QW_ASSERT(N >= 0 && K >= 0 && n >= 0 && K % tr->block_size == 0);
-    if (N == 0 || n == 0) return;
+    if (N == 0 || n == 0) return NULL;
     if (K == 0) {
         memset(y, 0, (size_t)(N * n) * sizeof(float));
-        return;
+        return NULL;
     }
     qw_mm mm = {.wtype = wtype, .W = W, .r16 = r16, .N = N, .K = K, .x = x, .n = n, .y = y};
     if (qw_mm_work_bytes(wtype, N, K, n)) {
@@ -171,11 +176,17 @@ static void run_matmul(qw_type wtype, int r16, const void *W, int64_t N, int64_t
     if (nth < 1) nth = 1;
     // A small prepare (decode: one token's activations, a few microseconds) runs on this thread: a
     // parallel region of its own would cost a barrier per matmul for no gain.
-    if (mm.prepare) {
+    if (mm.prepare && !(mm.prepare == prev_prepare && wtype == prev_type)) {
         if (n * K <= (1 << 16)) mm.prepare(&mm, 0, 1);
         else qw_parallel(run_prepare, &mm, nth);
     }
     qw_parallel(run_rows, &mm, nth);
+    return mm.prepare;
+}
+
+static void run_matmul(qw_type wtype, int r16, const void *W, int64_t N, int64_t K, const float *x, int64_t n,
+                       float *y, void *work, int nth) {
+    run_matmul_after(wtype, r16, W, N, K, x, n, y, work, nth, NULL, wtype);
 }
 
 void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *x, int64_t n, float *y,
@@ -186,6 +197,19 @@ void qw_matmul(qw_type wtype, const void *W, int64_t N, int64_t K, const float *
 void qw_matmul_w(const qw_tensor *w, const float *x, int64_t n, float *y, void *work, int nth) {
     QW_ASSERT(w->layout == QW_LAYOUT_ROWS || (w->layout == QW_LAYOUT_R16 && w->shape[0] % 16 == 0));
     run_matmul(w->type, w->layout == QW_LAYOUT_R16, w->data, w->shape[0], w->shape[1], x, n, y, work, nth);
+}
+
+void qw_matmul_w_many(const qw_tensor *const *w, int count, const float *x, int64_t n, float *const *y, void *work,
+                      const int *nth) {
+    qw_prepare_fn prev = NULL;
+    qw_type prev_type = QW_TYPE_F32;
+    for (int i = 0; i < count; i++) {
+        QW_ASSERT(w[i]->shape[1] == w[0]->shape[1]);
+        QW_ASSERT(w[i]->layout == QW_LAYOUT_ROWS || (w[i]->layout == QW_LAYOUT_R16 && w[i]->shape[0] % 16 == 0));
+        prev = run_matmul_after(w[i]->type, w[i]->layout == QW_LAYOUT_R16, w[i]->data, w[i]->shape[0], w[i]->shape[1],
+                                x, n, y[i], work, nth[i], prev, prev_type);
+        prev_type = w[i]->type;
+    }
 }
 
 int qw_matmul_r16_fast(qw_type t) {

@@ -223,6 +223,14 @@ static void matmul(qw_state *s, const qw_tensor *w, const float *x, int64_t n, f
     qw_matmul_w(w, x, n, y, s->work, threads_for(s, w->shape[0] * w->shape[1] * n));
 }
 
+// Matrices that read the same x: it is quantized once, each keeps its own thread count.
+static void matmul_many(qw_state *s, const qw_tensor *const *w, int count, const float *x, int64_t n, float *const *y) {
+    int nth[4];
+    QW_ASSERT(count <= 4);
+    for (int i = 0; i < count; i++) nth[i] = threads_for(s, w[i]->shape[0] * w[i]->shape[1] * n);
+    qw_matmul_w_many(w, count, x, n, y, s->work, nth);
+}
+
 static qw_status check_batch(const qw_model *m, const qw_state *s, const qw_kv_cache *kv, const qw_batch *b) {
     if (b->n_tokens < 1 || b->n_tokens > s->max_tokens)
         return qw_error(QW_ERR_ARG, "batch of %d tokens (this state holds 1..%d)", b->n_tokens, s->max_tokens);
@@ -260,9 +268,9 @@ void qw_forward_layer(const qw_model *m, const qw_layer *y, int l, qw_state *s, 
 
     rmsnorm(s->xb, s->x, y->attn_norm, n, h, c->rms_norm_eps);
     if (cap) capture(cap->attn_in, s->xb, n * h);
-    matmul(s, &y->wq, s->xb, n, s->q);
-    matmul(s, &y->wk, s->xb, n, s->k);
-    matmul(s, &y->wv, s->xb, n, s->v);
+    const qw_tensor *qkv[3] = {&y->wq, &y->wk, &y->wv};
+    float *qkv_out[3] = {s->q, s->k, s->v};
+    matmul_many(s, qkv, 3, s->xb, n, qkv_out);
     add_bias(s->q, y->bq, n, qd);
     add_bias(s->k, y->bk, n, kvd);
     add_bias(s->v, y->bv, n, kvd);
@@ -288,8 +296,9 @@ void qw_forward_layer(const qw_model *m, const qw_layer *y, int l, qw_state *s, 
 
     rmsnorm(s->xb, s->x, y->ffn_norm, n, h, c->rms_norm_eps);
     if (cap) capture(cap->ffn_in, s->xb, n * h);
-    matmul(s, &y->w_gate, s->xb, n, s->hb);
-    matmul(s, &y->w_up, s->xb, n, s->hb2);
+    const qw_tensor *gu[2] = {&y->w_gate, &y->w_up};
+    float *gu_out[2] = {s->hb, s->hb2};
+    matmul_many(s, gu, 2, s->xb, n, gu_out);
     swiglu_task sw = {.a = s->hb, .b = s->hb2, .count = n * y->n_ff};
     qw_parallel(swiglu_run, &sw, threads_for(s, 16 * sw.count)); // expf costs ~16 multiply-adds
     if (cap) capture(cap->down_in, s->hb, n * y->n_ff);

@@ -27,45 +27,57 @@ static int zero_of(qw_type t) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// prepare: each token quantized (qw_act_quantize) and scattered into its tile
+// prepare: a tile's 16 tokens quantized (qw_act_quantize) side by side, then their codes turned into the
+// tile's layout 16 dwords x 16 tokens at a time (transpose16, below), and the per-group runs filled.
+
+static inline void transpose16(__m512i r[16]);
 
 static void prepare(const qw_mm *mm, int ith, int nth) {
     const qw_type wt = mm->wtype;
-    const int64_t K = mm->K, ng = K / group_of(wt);
+    const int64_t K = mm->K, ng = K / group_of(wt), nq = K / 4;
     const int G = group_of(wt), Z = zero_of(wt);
     const qw_act_kind ak = qw_act_kind_of(wt);
     const int B = qw_act_block(ak), SB = qw_act_sum_block(ak);
-    const size_t tb = qw_qgemm_tile_bytes(wt, K);
+    const size_t tb = qw_qgemm_tile_bytes(wt, K), ab = qw_act_row_bytes(wt, K);
     // split by whole tiles, so that a tile's padding tokens are zeroed by the one thread writing it
     int64_t g0, g1;
     qw_split_rows((mm->n + NT_MAX - 1) / NT_MAX, 1, ith, nth, &g0, &g1);
-    char *row = malloc(qw_act_row_bytes(wt, K));
-    QW_ASSERT(row); // one row of codes; not recoverable inside a parallel region
+    char *rows = qw_malloc_aligned(ab * NT_MAX);
+    QW_ASSERT(rows); // a tile's rows of codes; not recoverable inside a parallel region
     for (int64_t tile = g0; tile < g1; tile++) {
         char *base = (char *)mm->work + (size_t)tile * tb;
-        int32_t *codes = (int32_t *)base, *corr = (int32_t *)(base + K * NT_MAX);
+        int32_t *corr = (int32_t *)(base + K * NT_MAX);
         float *dx = (float *)(corr + ng * NT_MAX), *dxs = dx + ng * NT_MAX;
         for (int i = 0; i < NT_MAX; i++) {
             int64_t t = tile * NT_MAX + i;
-            if (t >= mm->n) {
-                for (int64_t q = 0; q < K / 4; q++) codes[q * NT_MAX + i] = 0;
-                for (int64_t g = 0; g < ng; g++) corr[g * NT_MAX + i] = 0, dx[g * NT_MAX + i] = dxs[g * NT_MAX + i] = 0;
+            char *row = rows + (size_t)i * ab;
+            if (t >= mm->n) { // padding: zero codes, sums and scales
+                memset(row, 0, ab);
                 continue;
             }
             qw_act_quantize(wt, mm->x + t * K, row, K);
+        }
+        for (int64_t q = 0; q < nq; q += 16) { // dwords q .. q + 15 of the 16 tokens
+            const __mmask16 m = nq - q >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nq - q)) - 1);
+            __m512i v[16];
+            for (int i = 0; i < NT_MAX; i++) v[i] = _mm512_maskz_loadu_epi32(m, rows + (size_t)i * ab + 4 * q);
+            transpose16(v);
+            for (int j = 0; j < 16 && q + j < nq; j++) _mm512_store_si512(base + 64 * (q + j), v[j]);
+        }
+        for (int i = 0; i < NT_MAX; i++) {
+            const char *row = rows + (size_t)i * ab;
             const float *d = qw_act_d(row, K);
-            const int32_t *s = qw_act_s(row, K, ak);
-            for (int64_t q = 0; q < K / 4; q++) memcpy(&codes[q * NT_MAX + i], row + 4 * q, 4);
+            const int32_t *sm = qw_act_s(row, K, ak);
             for (int64_t g = 0; g < ng; g++) {
                 int32_t sum = 0;
-                for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += s[j];
+                for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += sm[j];
                 corr[g * NT_MAX + i] = -Z * sum;
                 dx[g * NT_MAX + i] = d[g * G / B];
                 dxs[g * NT_MAX + i] = (float)sum;
             }
         }
     }
-    free(row);
+    qw_free_aligned(rows);
 }
 
 // ---------------------------------------------------------------------------------------------------
