@@ -2,6 +2,7 @@
 // (tests/data/tok_*expected.jsonl), llama.cpp's Qwen2 cases, round trips, streaming, hostile inputs, bad files.
 #include "base/base.h"
 #include "test.h"
+#include "test_jsonl.h"
 #include "tok/tok.h"
 
 #include <cjson/cJSON.h>
@@ -44,39 +45,6 @@ static char *stream_decode(const int32_t *ids, size_t n, size_t cap, size_t *len
     free(buf);
     *len = total;
     return all;
-}
-
-// Reads a JSON-lines file into an array of parsed objects.
-static cJSON **read_jsonl(const char *path, int *count) {
-    char *buf;
-    size_t len;
-    *count = 0;
-    if (qw_file_read_all(path, (size_t)64 << 20, &buf, &len) != QW_OK) {
-        fprintf(stderr, "%s\n", qw_error_message());
-        return NULL;
-    }
-    int cap = 64;
-    cJSON **v = malloc(cap * sizeof *v);
-    for (char *p = buf, *nl; *p; p = nl + 1) {
-        nl = strchr(p, '\n');
-        if (!nl) nl = p + strlen(p);
-        if (nl > p) {
-            cJSON *o = cJSON_ParseWithLength(p, (size_t)(nl - p));
-            CHECKF(o != NULL, "%s: bad line %d", path, *count + 1);
-            if (o) {
-                if (*count == cap) v = realloc(v, (cap *= 2) * sizeof *v);
-                v[(*count)++] = o;
-            }
-        }
-        if (!*nl) break;
-    }
-    free(buf);
-    return v;
-}
-
-static void free_jsonl(cJSON **v, int n) {
-    for (int i = 0; i < n; i++) cJSON_Delete(v[i]);
-    free(v);
 }
 
 // ---------------------------------------------------------------------------------------------------
