@@ -8,13 +8,22 @@
 // bytes broadcast does 16 rows x 4 elements; per group, the int32 lanes are scaled once by S * d_x.
 // The activations are the same int8 codes the dot kernels use, regrouped in prepare into tiles of NT
 // tokens (kernels_impl.h): dword q of the NT tokens side by side (K/4 runs of NT dwords), then per group
-// NT values each of -Z * (code sum), d_x and the code sum (f32; only the K-quants with mins read it). A
-// tile then reads everything at constant offsets from one pointer.
+// NT values each of -Z * (code sum) and d_x, and for the K-quants with mins (Q4_K, Q5_K) the code sums
+// as int16 pairs (below). A tile then reads everything at constant offsets from one pointer.
+//
+// The mins of Q4_K and Q5_K are kept in integers to the end of each super-block: row r's mins term
+// there is -dmin * sum_j m_j * (code sum of sub-block j), a dot of 8 6-bit mins with 8 sums (each
+// |sum| <= 32 * 127, so int16), which is 4 vpdpwssd of sub-block pairs per row and token vector,
+// then one f32 scaling. As an f32 term per group it cost one fma per group (9% of the Q4_K GEMM).
 #include "r16_x86.h"
 
 #define NT_MAX QW_QGEMM_NT // tokens per activation tile: one zmm of int32 or f32
 
 static int group_of(qw_type t) { return t == QW_TYPE_Q6_K ? 16 : 32; }
+
+#define MINS_VECS 5 // per super-block in a panel's M: 4 vectors of min pairs, 1 of -dmin
+
+static int has_mins(qw_type t) { return t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K; }
 
 static int zero_of(qw_type t) {
     switch (t) {
@@ -47,7 +56,8 @@ static void prepare(const qw_mm *mm, int ith, int nth) {
     for (int64_t tile = g0; tile < g1; tile++) {
         char *base = (char *)mm->work + (size_t)tile * tb;
         int32_t *corr = (int32_t *)(base + K * NT_MAX);
-        float *dx = (float *)(corr + ng * NT_MAX), *dxs = dx + ng * NT_MAX;
+        float *dx = (float *)(corr + ng * NT_MAX);
+        int32_t *dxs = (int32_t *)(dx + ng * NT_MAX);
         for (int i = 0; i < NT_MAX; i++) {
             int64_t t = tile * NT_MAX + i;
             char *row = rows + (size_t)i * ab;
@@ -73,7 +83,9 @@ static void prepare(const qw_mm *mm, int ith, int nth) {
                 for (int64_t j = g * G / SB; j < (g + 1) * G / SB; j++) sum += sm[j];
                 corr[g * NT_MAX + i] = -Z * sum;
                 dx[g * NT_MAX + i] = d[g * G / B];
-                dxs[g * NT_MAX + i] = (float)sum;
+                // sums of groups 2p, 2p + 1 as the low, high int16 of dword p (groups of 32: pairs in a
+                // super-block)
+                if (has_mins(wt)) ((uint16_t *)dxs)[(g / 2 * NT_MAX + i) * 2 + g % 2] = (uint16_t)sum;
             }
         }
     }
@@ -130,12 +142,15 @@ static void unpack_row(qw_type wt, const char *w, int64_t K, uint8_t *c, float *
             const uint8_t *qh = blk + 4 + QW_K_SCALE_SIZE, *qs = five ? qh + QW_QK_K / 8 : qh;
             const float d = h2f(dd[0]), dmin = h2f(dd[1]);
             __m256i hb = five ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+            uint32_t *Mp = (uint32_t *)M + 16 * MINS_VECS * i; // the panel's mins layout, below
             for (int j = 0; j < 8; j++) {
                 uint8_t sc, m;
                 qw_get_scale_min_k4(j, blk + 4, &sc, &m);
                 S[16 * (8 * i + j)] = d * sc;
-                M[16 * (8 * i + j)] = -dmin * m;
+                if (j % 2 == 0) Mp[16 * (j / 2)] = m;
+                else Mp[16 * (j / 2)] |= (uint32_t)m << 16;
             }
+            M[16 * (MINS_VECS * i + 4)] = -dmin;
             for (int ch = 0; ch < 4; ch++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * ch));
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -206,7 +221,9 @@ static inline void transpose16(__m512i r[16]) {
 }
 
 // The panel of rows [r0, r0 + nr) (nr <= 16; missing rows get zero codes and scales): codes as
-// K/4 vectors of 16 dwords, then S and M as K/G vectors of 16 floats.
+// K/4 vectors of 16 dwords, then S as K/G vectors of 16 floats, then for Q4_K and Q5_K per super-block
+// MINS_VECS vectors: 4 of the rows' mins as int16 pairs (sub-blocks 2p, 2p + 1 in dword p) and one of
+// -dmin (f32). M has room for K/G vectors.
 typedef struct {
     uint8_t *codes; // K * 16 bytes, 64-byte aligned
     float *S, *M;   // (K / G) * 16 each
@@ -263,6 +280,7 @@ static void pack_panel_r16(panel *p, qw_type wt, const uint8_t *g, int64_t K) {
     __m512i *codes = (__m512i *)p->codes;
     if (wt == QW_TYPE_Q4_K) {
         const __m512i m4 = _mm512_set1_epi8(0x0F), byte0 = _mm512_set1_epi32(0xFF);
+        const __m512i byte1 = _mm512_set1_epi32(0xFF00);
         for (int64_t i = 0; i < K / QW_QK_K; i++) {
             const uint8_t *blk = g + (size_t)i * 16 * 144;
             __m512 d, dmin;
@@ -271,11 +289,16 @@ static void pack_panel_r16(panel *p, qw_type wt, const uint8_t *g, int64_t K) {
             q4k_scales(blk, &sc[0], &sc[1], &m[0], &m[1]);
             for (int j = 0; j < 8; j++) {
                 const __m512i s = _mm512_and_si512(_mm512_srli_epi32(sc[j / 4], 8 * (j % 4)), byte0);
-                const __m512i mm = _mm512_and_si512(_mm512_srli_epi32(m[j / 4], 8 * (j % 4)), byte0);
                 _mm512_store_ps(p->S + 16 * (8 * i + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(s)));
-                _mm512_store_ps(p->M + 16 * (8 * i + j), _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), dmin),
-                                                                      _mm512_cvtepi32_ps(mm)));
             }
+            // min bytes (m0 m1 m2 m3) of a dword to the pairs (m0 | m1 << 16), (m2 | m3 << 16)
+            float *Mi = p->M + 16 * MINS_VECS * i;
+            for (int h = 0; h < 4; h++) {
+                const __m512i u = _mm512_srli_epi32(m[h / 2], 16 * (h % 2)); // bytes m_2h', m_2h'+1 at the bottom
+                _mm512_store_si512(Mi + 16 * h, _mm512_or_si512(_mm512_and_si512(u, byte0),
+                                                                _mm512_slli_epi32(_mm512_and_si512(u, byte1), 8)));
+            }
+            _mm512_store_ps(Mi + 16 * 4, _mm512_sub_ps(_mm512_setzero_ps(), dmin));
             // nibble dword 8 ch + u: low nibbles are panel dword 64 i + 16 ch + u, high ones + 8
             for (int ch = 0; ch < 4; ch++)
                 for (int u = 0; u < 8; u++) {
@@ -366,9 +389,9 @@ QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char
 }
 
 // The K-quants (Q4_K, Q5_K, Q6_K): their activations have one d_x per 256, so a super-block's groups are
-// summed in f32 without it, S * dot (+ M * code sum for the mins), and d_x is applied once per
-// super-block: 1 op per group and accumulator (2 with the mins) where tile() spends 2 (and 3). That takes
-// a third set of accumulators, so NV <= 2 here. Measured (gate/up, n = 512, one thread): Q4_K 82 -> 74 ms.
+// summed in f32 without it, S * dot, the mins (header) and d_x are applied once per super-block: 1 op
+// per group and accumulator where tile() spends 2. That takes a third set of accumulators, so NV <= 2
+// here. Measured (gate/up, n = 512, one thread): Q4_K 82 -> 74 ms; with the integer mins 72 -> 66 ms.
 #define NVK_MAX 2
 
 QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K, const char *x0, size_t tb,
@@ -385,29 +408,40 @@ QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K
     for (int64_t g = 0; g < ng; g++) {
         __m512i ia[MR][NV_MAX];
         group_dots(NV, G, codes, r0, xv0, K, g, ia);
-        __m512 sums[NVK_MAX];
-        if (mins)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++)
-                sums[v] = _mm512_load_ps((const float *)(xv0[v] + K * NT_MAX + 64 * ng) + 16 * ng + 16 * g);
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
             const __m512 S = _mm512_set1_ps(p->S[16 * g + r0 + r]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) fs[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), S, fs[r][v]);
-            if (mins) {
-                const __m512 M = _mm512_set1_ps(p->M[16 * g + r0 + r]);
+        }
+        if (g % per_sb != per_sb - 1) continue;
+        // end of a super-block: its mins (header), then its d_x (the same in all its groups' runs)
+        const int64_t sb = g / per_sb;
+        if (mins) {
+            const uint32_t *mp = (const uint32_t *)p->M + 16 * MINS_VECS * sb;
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m512i mi[NVK_MAX];
 #pragma GCC unroll 2
-                for (int v = 0; v < NV; v++) fs[r][v] = _mm512_fmadd_ps(M, sums[v], fs[r][v]);
+                for (int v = 0; v < NV; v++) mi[v] = _mm512_setzero_si512();
+                for (int q = 0; q < 4; q++) {
+                    const __m512i mw = _mm512_set1_epi32((int)mp[16 * q + r0 + r]);
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; v++) {
+                        const __m512i sums = _mm512_load_si512(xv0[v] + K * NT_MAX + 64 * 2 * ng + 64 * (4 * sb + q));
+                        mi[v] = _mm512_dpwssd_epi32(mi[v], mw, sums);
+                    }
+                }
+                const __m512 ndmin = _mm512_set1_ps(((const float *)mp)[16 * 4 + r0 + r]);
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) fs[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mi[v]), ndmin, fs[r][v]);
             }
         }
-        if (g % per_sb == per_sb - 1) { // end of a super-block: its d_x (the same in all its groups' runs)
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) {
-                const __m512 dx = _mm512_load_ps((const float *)(xv0[v] + K * NT_MAX + 64 * ng) + 16 * g);
+        for (int v = 0; v < NV; v++) {
+            const __m512 dx = _mm512_load_ps((const float *)(xv0[v] + K * NT_MAX + 64 * ng) + 16 * g);
 #pragma GCC unroll 4
-                for (int r = 0; r < MR; r++) fa[r][v] = _mm512_fmadd_ps(fs[r][v], dx, fa[r][v]), fs[r][v] = _mm512_setzero_ps();
-            }
+            for (int r = 0; r < MR; r++) fa[r][v] = _mm512_fmadd_ps(fs[r][v], dx, fa[r][v]), fs[r][v] = _mm512_setzero_ps();
         }
     }
     store_tile(NV, fa, r0, y, ldy, nrow, ntok);
