@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "exp_avx512.h"
+#include "transpose_avx512.h"
 
 // s[r][0..63] = q[r] . kt[:, 0..63] for rows r0..r0+nr-1 (nr <= 4)
 static inline void scores4(int nr, int hd, const float *const *q, const float *kt, float *s) {
@@ -75,6 +76,21 @@ static inline void pv2(int nr, int hd, int nj, const float *p, const float *corr
     }
 }
 
+// kt[d][j] = K[j][d] for the tile's nj keys, zero for j >= nj: 16 keys x 16 dims per register transpose.
+// Element by element it took as long as the scores themselves (a load and a store per element).
+static void transpose_keys(int hd, int nj, const float *K, int64_t ld, float *kt) {
+    for (int j0 = 0; j0 < QW_ATTN_TILE; j0 += 16) {
+        for (int d0 = 0; d0 < hd; d0 += 16) {
+            const __mmask16 dm = hd - d0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (hd - d0)) - 1);
+            __m512i r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = j0 + j < nj ? _mm512_maskz_loadu_epi32(dm, K + (size_t)(j0 + j) * ld + d0) : _mm512_setzero_si512();
+            qw_transpose16(r);
+            for (int i = 0; i < 16 && d0 + i < hd; i++) _mm512_store_si512(kt + (size_t)(d0 + i) * QW_ATTN_TILE + j0, r[i]);
+        }
+    }
+}
+
 void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *last, const float *K, const float *V,
                          int64_t ld, float scale, float *const *out, float *scratch) {
     enum { T = QW_ATTN_TILE };
@@ -93,12 +109,7 @@ void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *la
     __m512 vscale = _mm512_set1_ps(scale);
     for (int32_t j0 = 0; j0 <= jmax; j0 += T) {
         int nj = jmax + 1 - j0 < T ? jmax + 1 - j0 : T;
-        // transpose the tile: 16 keys x 16 dims at a time would be faster; this runs once per R rows
-        for (int d = 0; d < hd; d++) {
-            float *kd = kt + (size_t)d * T;
-            for (int j = 0; j < nj; j++) kd[j] = K[(size_t)(j0 + j) * ld + d];
-            for (int j = nj; j < T; j++) kd[j] = 0;
-        }
+        transpose_keys(hd, nj, K + (size_t)j0 * ld, ld, kt);
         for (int r0 = 0; r0 < R; r0 += 4) {
             int nr = R - r0 < 4 ? R - r0 : 4;
             int any = 0;

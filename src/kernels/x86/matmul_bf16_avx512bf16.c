@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include "transpose_avx512.h"
+
 #define QW_INLINE static inline __attribute__((always_inline))
 
 static inline uint32_t load_u32(const char *p) {
@@ -42,34 +44,6 @@ static void prepare_rows(const qw_mm *mm, int ith, int nth) {
             _mm512_store_si512(xb + t * kp + k, row32_bf16(mm->x + t * K, k, K));
 }
 
-// 16x16 dwords: r[i] lane j -> r[j] lane i.
-static inline void transpose16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    // r[i] now holds, per 128-bit lane L, row (i & ~3) + .. of tokens 4L..4L+3 for pair i%4 pattern:
-    // finish with two 128-bit lane shuffles.
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-    }
-}
 
 static void prepare_packed(const qw_mm *mm, int ith, int nth) {
     const int64_t K = mm->K, n = mm->n, kp = qw_round_up(K, 32), ng = (n + 15) / 16;
@@ -83,7 +57,7 @@ static void prepare_packed(const qw_mm *mm, int ith, int nth) {
                 int64_t t = g * 16 + j;
                 r[j] = t < n ? row32_bf16(mm->x + t * K, k, K) : _mm512_setzero_si512();
             }
-            transpose16(r);
+            qw_transpose16(r);
             for (int i = 0; i < 16; i++) _mm512_store_si512(dst + k / 2 + i, r[i]);
         }
     }
