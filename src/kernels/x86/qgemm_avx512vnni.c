@@ -300,14 +300,26 @@ static void pack_panel_r16(panel *p, qw_type wt, const uint8_t *g, int64_t K) {
 #define MR 4
 #define NV_MAX 3
 
-// lanes are tokens: y[t][r0 + r] for the rows and tokens that exist
-QW_INLINE void store_tile(int NV, __m512 fa[MR][NV_MAX], int r0, float *y, int64_t ldy, int nrow, int ntok) {
-    for (int r = 0; r < MR && r0 + r < nrow; r++)
-        for (int v = 0; v < NV; v++) {
-            float tmp[16];
-            _mm512_storeu_ps(tmp, fa[r][v]);
-            for (int j = 0; j < 16 && 16 * v + j < ntok; j++) y[(16 * v + j) * ldy + r0 + r] = tmp[j];
-        }
+// A panel's results for NV_MAX x 16 tokens as they leave the tiles: yb[v][row][token], lanes are tokens.
+QW_INLINE void store_tile(int NV, __m512 fa[MR][NV_MAX], int r0, float *yb) {
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) _mm512_store_ps(yb + 16 * (16 * v + r0 + r), fa[r][v]);
+}
+
+// yb (above) to y[t][0 .. nr - 1], token t's rows N floats apart: 16 x 16 transposes, whole rows out.
+// Written straight to y element by element, N a multiple of 1024 (q, o: 2048) put all of a tile's
+// tokens in one L1 set and the scattered stores missed: 263 against 317 GFLOP/s at N = 2064.
+static void flush_tile(const float *yb, int nr, int ntok, float *y, int64_t N) {
+    const __mmask16 rm = (__mmask16)((1u << nr) - 1);
+    for (int v = 0; 16 * v < ntok; v++) {
+        __m512i t[16];
+        for (int r = 0; r < 16; r++) t[r] = _mm512_load_si512(yb + 16 * (16 * v + r));
+        qw_transpose16(t);
+        for (int j = 0; j < 16 && 16 * v + j < ntok; j++)
+            _mm512_mask_storeu_ps(y + (size_t)(16 * v + j) * N, rm, _mm512_castsi512_ps(t[j]));
+    }
 }
 
 // ia[r][v] = the int32 dots of group g: panel rows r0 + r (r < MR) with the 16 tokens of tile v, from
@@ -334,8 +346,7 @@ QW_INLINE void group_dots(int NV, int G, const uint32_t *codes, int r0, const ch
     }
 }
 
-QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char *x0, size_t tb, float *y,
-                    int64_t ldy, int nrow, int ntok) {
+QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char *x0, size_t tb, float *yb) {
     const int64_t ng = K / G;
     const uint32_t *codes = (const uint32_t *)p->codes;
     __m512 fa[MR][NV_MAX];
@@ -359,7 +370,7 @@ QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char
                 fa[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), _mm512_mul_ps(S, dxv[v]), fa[r][v]);
         }
     }
-    store_tile(NV, fa, r0, y, ldy, nrow, ntok);
+    store_tile(NV, fa, r0, yb);
 }
 
 // The K-quants (Q4_K, Q5_K, Q6_K): their activations have one d_x per 256, so a super-block's groups are
@@ -369,7 +380,7 @@ QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char
 #define NVK_MAX 2
 
 QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K, const char *x0, size_t tb,
-                      float *y, int64_t ldy, int nrow, int ntok) {
+                      float *yb) {
     const int64_t ng = K / G, per_sb = QW_QK_K / G;
     const uint32_t *codes = (const uint32_t *)p->codes;
     __m512 fa[MR][NV_MAX], fs[MR][NV_MAX];
@@ -418,14 +429,14 @@ QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K
             for (int r = 0; r < MR; r++) fa[r][v] = _mm512_fmadd_ps(fs[r][v], dx, fa[r][v]), fs[r][v] = _mm512_setzero_ps();
         }
     }
-    store_tile(NV, fa, r0, y, ldy, nrow, ntok);
+    store_tile(NV, fa, r0, yb);
 }
 
 #define TILE_CASES(G)                                                                                  \
     switch (nv) {                                                                                      \
-    case 1: tile(1, G, p, r0, K, x0, tb, yb, 16, nr, ntok); break;                                     \
-    case 2: tile(2, G, p, r0, K, x0, tb, yb, 16, nr, ntok); break;                                     \
-    default: tile(3, G, p, r0, K, x0, tb, yb, 16, nr, ntok); break;                                    \
+    case 1: tile(1, G, p, r0, K, x0, tb, yb); break;                                     \
+    case 2: tile(2, G, p, r0, K, x0, tb, yb); break;                                     \
+    default: tile(3, G, p, r0, K, x0, tb, yb); break;                                    \
     }
 
 static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
@@ -439,7 +450,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     const size_t gb = 16 * qw_type_row_bytes(wt, K);
     char *grows = mm->r16 ? malloc(gb) : NULL;
     QW_ASSERT(!mm->r16 || grows);
-    _Alignas(64) float yb[NV_MAX * NT_MAX * 16];
+    _Alignas(64) float yb[NV_MAX * 16 * NT_MAX] = {0}; // rows past a short panel's end stay 0
     for (int64_t r = r1_0; r < r1_1; r += 16) {
         int nr = r1_1 - r < 16 ? (int)(r1_1 - r) : 16;
         if (mm->r16 && qw_r16_vnni_has(wt) && wt != QW_TYPE_Q6_K) {
@@ -457,23 +468,18 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
             int ntok = n - tt * NT_MAX < nvm * NT_MAX ? (int)(n - tt * NT_MAX) : nvm * NT_MAX;
             const char *x0 = (const char *)mm->work + (size_t)tt * tb;
             float *y = mm->y + tt * NT_MAX * N + r;
-            // The tiles write into yb (token j's 16 rows at yb + 16 j), copied out whole rows at a time:
-            // written straight to y, token rows N floats apart, N a multiple of 1024 (q, o: 2048) put
-            // all of a tile's tokens in one L1 set, and the scattered stores missed: 263 against 317
-            // GFLOP/s at N = 2064.
             for (int r0 = 0; r0 < nr; r0 += MR) {
                 if (G == 16) { // Q6_K
-                    if (nv == 1) tile_k(1, 16, 0, p, r0, K, x0, tb, yb, 16, nr, ntok);
-                    else tile_k(2, 16, 0, p, r0, K, x0, tb, yb, 16, nr, ntok);
+                    if (nv == 1) tile_k(1, 16, 0, p, r0, K, x0, tb, yb);
+                    else tile_k(2, 16, 0, p, r0, K, x0, tb, yb);
                 } else if (kq) { // Q4_K, Q5_K: with mins
-                    if (nv == 1) tile_k(1, 32, 1, p, r0, K, x0, tb, yb, 16, nr, ntok);
-                    else tile_k(2, 32, 1, p, r0, K, x0, tb, yb, 16, nr, ntok);
+                    if (nv == 1) tile_k(1, 32, 1, p, r0, K, x0, tb, yb);
+                    else tile_k(2, 32, 1, p, r0, K, x0, tb, yb);
                 } else {
                     TILE_CASES(32)
                 }
             }
-            const __mmask16 rm = (__mmask16)((1u << nr) - 1);
-            for (int j = 0; j < ntok; j++) _mm512_mask_storeu_ps(y + (size_t)j * N, rm, _mm512_load_ps(yb + 16 * j));
+            flush_tile(yb, nr, ntok, y, N);
         }
     }
     free(grows);
