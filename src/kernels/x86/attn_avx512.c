@@ -1,5 +1,5 @@
 // kernels/x86/attn_avx512: qw_attn_rows with AVX-512: scores of 4 rows x 64 keys in 16 registers,
-// a vector exp, and p.V for 2 rows x 64 dims in 8 registers. Same algorithm as attn_tile.inc.
+// a vector exp, and p.V for 4 rows x 64 dims in 16 registers. Same algorithm as attn_tile.inc.
 #include "../kernels_impl.h"
 
 #include <math.h>
@@ -31,48 +31,56 @@ static inline void scores4(int nr, int hd, const float *const *q, const float *k
         for (int i = 0; i < 4; i++) _mm512_store_ps(s + (size_t)r * QW_ATTN_TILE + 16 * i, a[r][i]);
 }
 
-// o[r] = o[r] * corr[r] + sum_j p[r][j] V[j] for 1 or 2 rows, dims in chunks of 64 (or 16 at the tail)
-static inline void pv2(int nr, int hd, int nj, const float *p, const float *corr, const float *V, int64_t ld,
+// o[r] = o[r] * corr[r] + sum_j p[r][j] V[j] for up to 4 rows (p, o: rows QW_ATTN_TILE and hd floats
+// apart), dims 64 at a time (16 at the tail): per key, 4 loads of V and 4 broadcasts feed 16 fma.
+static inline void pv4(int nr, int hd, int nj, const float *p, const float *corr, const float *V, int64_t ld,
                        float *o) {
-    const float *p1 = p + (nr > 1 ? QW_ATTN_TILE : 0);
-    float *o1 = o + (nr > 1 ? hd : 0);
+    const float *pr[4];
+    float *orow[4];
+    for (int r = 0; r < 4; r++) { // missing rows repeat row 0 and are not stored
+        pr[r] = p + (size_t)(r < nr ? r : 0) * QW_ATTN_TILE;
+        orow[r] = o + (size_t)(r < nr ? r : 0) * hd;
+    }
     int d0 = 0;
     for (; d0 + 64 <= hd; d0 += 64) {
-        __m512 c0 = _mm512_set1_ps(corr[0]), c1 = _mm512_set1_ps(corr[nr > 1]);
-        __m512 a0[4], a1[4];
-        for (int i = 0; i < 4; i++) {
-            a0[i] = _mm512_mul_ps(_mm512_load_ps(o + d0 + 16 * i), c0);
-            a1[i] = _mm512_mul_ps(_mm512_load_ps(o1 + d0 + 16 * i), c1);
+        __m512 a[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m512 c = _mm512_set1_ps(corr[r < nr ? r : 0]);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) a[r][i] = _mm512_mul_ps(_mm512_load_ps(orow[r] + d0 + 16 * i), c);
         }
         for (int j = 0; j < nj; j++) {
             const float *vj = V + (size_t)j * ld + d0;
-            __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
-                   v3 = _mm512_loadu_ps(vj + 48);
-            __m512 b0 = _mm512_set1_ps(p[j]), b1 = _mm512_set1_ps(p1[j]);
-            a0[0] = _mm512_fmadd_ps(b0, v0, a0[0]);
-            a0[1] = _mm512_fmadd_ps(b0, v1, a0[1]);
-            a0[2] = _mm512_fmadd_ps(b0, v2, a0[2]);
-            a0[3] = _mm512_fmadd_ps(b0, v3, a0[3]);
-            a1[0] = _mm512_fmadd_ps(b1, v0, a1[0]);
-            a1[1] = _mm512_fmadd_ps(b1, v1, a1[1]);
-            a1[2] = _mm512_fmadd_ps(b1, v2, a1[2]);
-            a1[3] = _mm512_fmadd_ps(b1, v3, a1[3]);
+            const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
+                         v3 = _mm512_loadu_ps(vj + 48);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const __m512 b = _mm512_set1_ps(pr[r][j]);
+                a[r][0] = _mm512_fmadd_ps(b, v0, a[r][0]);
+                a[r][1] = _mm512_fmadd_ps(b, v1, a[r][1]);
+                a[r][2] = _mm512_fmadd_ps(b, v2, a[r][2]);
+                a[r][3] = _mm512_fmadd_ps(b, v3, a[r][3]);
+            }
         }
-        for (int i = 0; i < 4; i++) {
-            _mm512_store_ps(o + d0 + 16 * i, a0[i]);
-            if (nr > 1) _mm512_store_ps(o1 + d0 + 16 * i, a1[i]);
-        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                if (r < nr) _mm512_store_ps(orow[r] + d0 + 16 * i, a[r][i]);
     }
     for (; d0 < hd; d0 += 16) {
-        __m512 a0 = _mm512_mul_ps(_mm512_load_ps(o + d0), _mm512_set1_ps(corr[0]));
-        __m512 a1 = _mm512_mul_ps(_mm512_load_ps(o1 + d0), _mm512_set1_ps(corr[nr > 1]));
+        __m512 a[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) a[r] = _mm512_mul_ps(_mm512_load_ps(orow[r] + d0), _mm512_set1_ps(corr[r < nr ? r : 0]));
         for (int j = 0; j < nj; j++) {
-            __m512 v = _mm512_loadu_ps(V + (size_t)j * ld + d0);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), v, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(p1[j]), v, a1);
+            const __m512 v = _mm512_loadu_ps(V + (size_t)j * ld + d0);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(pr[r][j]), v, a[r]);
         }
-        _mm512_store_ps(o + d0, a0);
-        if (nr > 1) _mm512_store_ps(o1 + d0, a1);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            if (r < nr) _mm512_store_ps(orow[r] + d0, a[r]);
     }
 }
 
@@ -139,18 +147,17 @@ void qw_attn_rows_avx512(int R, int hd, const float *const *q, const int32_t *la
             m[r] = mnew;
             l[r] = l[r] * corr[r] + _mm512_reduce_add_ps(sum);
         }
-        for (int r0 = 0; r0 < R; r0 += 2) {
-            int nr = R - r0 < 2 ? R - r0 : 2;
-            if (last[r0] < j0 && (nr < 2 || last[r0 + 1] < j0)) continue;
-            // a row whose keys ended before this tile (paired with one that goes on) adds nothing
-            for (int r = r0; r < r0 + nr; r++)
-                if (last[r] < j0) memset(s + (size_t)r * T, 0, sizeof(float) * T);
-            int nvj = 0;
+        for (int r0 = 0; r0 < R; r0 += 4) {
+            int nr = R - r0 < 4 ? R - r0 : 4, nvj = 0;
             for (int r = r0; r < r0 + nr; r++) {
                 int nv = last[r] - j0 + 1 < nj ? last[r] - j0 + 1 : nj;
                 if (nv > nvj) nvj = nv;
             }
-            pv2(nr, hd, nvj, s + (size_t)r0 * T, corr + r0, V + (size_t)j0 * ld, ld, o + (size_t)r0 * hd);
+            if (nvj <= 0) continue;
+            // a row whose keys ended before this tile (beside one that goes on) adds nothing
+            for (int r = r0; r < r0 + nr; r++)
+                if (last[r] < j0) memset(s + (size_t)r * T, 0, sizeof(float) * T);
+            pv4(nr, hd, nvj, s + (size_t)r0 * T, corr + r0, V + (size_t)j0 * ld, ld, o + (size_t)r0 * hd);
         }
     }
     for (int r = 0; r < R; r++) {

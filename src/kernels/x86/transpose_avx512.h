@@ -6,7 +6,7 @@
 #include <immintrin.h>
 
 // r[i] lane j -> r[j] lane i: dword pairs, then qword pairs, then two rounds of 128-bit lane shuffles.
-static inline void qw_transpose16(__m512i r[16]) {
+static inline __attribute__((always_inline)) void qw_transpose16(__m512i r[16]) {
     __m512i t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
