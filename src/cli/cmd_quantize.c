@@ -12,7 +12,7 @@ static const char *const g_types[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "i
 typedef struct {
     const char *out, *type, *method, *calib, *keep, *name;
     float bpw, damp;
-    int samples, len, eval, eval_samples, act_order, block, grid, awq_tokens, threads, quiet, verbose;
+    int samples, len, eval, eval_samples, act_order, block, grid, awq_tokens, threads, quiet, verbose, bpw_full;
 } opts;
 
 static int parse_method(const char *s) {
@@ -85,6 +85,9 @@ int qw_cmd_quantize(int argc, char **argv) {
         {"--bpw", NULL, QW_OPT_FLOAT, &o.bpw, "target bits per weight: upgrade the matrices (embedding included) whose "
                                               "KLD on calibration text drops most per bit to "
                                               "Q5_K/Q6_K/Q8_0 until the file has this many"},
+        {"--bpw-full", NULL, QW_OPT_FLAG, &o.bpw_full, "--bpw: measure each matrix's KLD at every candidate type (4x "
+                                                       "the forwards) instead of scaling its base type's KLD by "
+                                                       "the candidates' local errors"},
         {"--eval", NULL, QW_OPT_FLAG, &o.eval, "KLD and top-1 agreement against MODEL on held-out calibration text"},
         {"--eval-samples", NULL, QW_OPT_INT, &o.eval_samples, "held-out sequences for --eval (default 8)"},
         {"--act-order", NULL, QW_OPT_FLAG, &o.act_order, "GPTQ: columns by decreasing Hessian diagonal"},
@@ -152,7 +155,8 @@ int qw_cmd_quantize(int argc, char **argv) {
     if (s == QW_OK && need_calib) s = qw_calib_load(m, calib_path, o.samples, o.len, o.eval ? o.eval_samples : 0, &calib, &held);
     qw_quant_params qp = {.method = (qw_qmethod)method,
                           .gptq = {.percdamp = o.damp, .block_size = o.block, .act_order = o.act_order},
-                          .awq_grid = o.grid, .awq_tokens = o.awq_tokens, .bpw = o.bpw, .n_threads = o.threads,
+                          .awq_grid = o.grid, .awq_tokens = o.awq_tokens, .bpw = o.bpw, .bpw_full = o.bpw_full,
+                          .n_threads = o.threads,
                           .verbose = o.verbose, .progress = !o.quiet};
     if (s == QW_OK && need_calib && !o.quiet)
         fprintf(stderr, "qwick: %d calibration sequences (%lld tokens) from %s\n", calib.n,

@@ -520,6 +520,13 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
 // alone rounded (everything else float). Small perturbations' KLDs add up nearly, so the sum over the
 // matrices predicts the whole file's, and a greedy allocation by KLD removed per extra bit spends the
 // budget well. The embedding (and lm_head) compete with the layers' matrices on the same scale.
+//
+// A layer matrix's KLD is measured at its base type; at the ladder's types it is that KLD times the ratio
+// of local errors (rounding error weighted by the input's mean square per column): what the rest of the
+// model makes of an error in this matrix is the measured part, and how much smaller a finer type makes
+// the error is local. That takes one forward of the model's tail per matrix instead of four. Measured
+// on the shipped model (--bpw 5.3, GPTQ): the same allocation counts and held-out KLD (0.000223 against
+// 0.000226), the whole quantize 9.3 s against 19.2 s. --bpw-full measures every candidate.
 
 #define N_LADDER 3
 static const qw_type g_ladder[N_LADDER] = {QW_TYPE_Q5_K, QW_TYPE_Q6_K, QW_TYPE_Q8_0};
@@ -615,16 +622,70 @@ static int candidate(qw_type cur, int c, int64_t cols, qw_type *t) {
     return c == 0 || (cols % qw_type_get(*t)->block_size == 0 && type_bits(*t, cols) > type_bits(cur, cols));
 }
 
-// err[i * (1 + N_LADDER) + c] for layer matrix i (l * NK + k): KLD with it alone at candidate c.
-static qw_status sens_layers(sens_ctx *c, const qw_model *src, const qw_qplan *plan, int nth, double *err, qw_progress *pg) {
-    const int L = src->config.n_layers, NK = QW_QT_PER_LAYER;
+// Mean square per column of the inputs of layer l's four linear groups (msq[G_*], dim each), over
+// the calibration tokens, the stream at the layer's input taken from the float model's.
+static qw_status input_msq(sens_ctx *c, const qw_model *m, int l, double *const *msq) {
+    runner *r = c->r;
+    const qw_layer *y = &m->layers[l];
+    int64_t h = m->config.hidden_size, dim[G_COUNT] = {h, (int64_t)y->n_heads * m->config.head_dim, h, y->n_ff};
+    float *buf[G_COUNT] = {0};
     qw_status s = QW_OK;
+    for (int g = 0; g < G_COUNT && s == QW_OK; g++) {
+        memset(msq[g], 0, sizeof(double) * (size_t)dim[g]);
+        if (!(buf[g] = malloc(sizeof(float) * (size_t)(r->max_len * dim[g])))) s = qw_error(QW_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; s == QW_OK && i < r->cs->n; i++) {
+        int64_t n = r->cs->len[i];
+        runner_batch(r, i);
+        s = qw_forward_begin(m, &r->st, &r->kv, &r->b);
+        QW_ASSERT(s == QW_OK); // the batch was checked at init
+        memcpy(r->st.x, c->S + ((int64_t)l * r->total + r->off[i]) * h, sizeof(float) * (size_t)(n * h));
+        qw_layer_capture cap = {buf[G_QKV], buf[G_O], buf[G_GU], buf[G_DOWN]};
+        qw_forward_layer(m, y, l, &r->st, &r->kv, &r->b, &cap);
+        for (int g = 0; g < G_COUNT; g++)
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t j = 0; j < dim[g]; j++) msq[g][j] += (double)buf[g][t * dim[g] + j] * buf[g][t * dim[g] + j];
+    }
+    for (int g = 0; g < G_COUNT; g++) {
+        for (int64_t j = 0; s == QW_OK && j < dim[g]; j++) msq[g][j] /= (double)r->total;
+        free(buf[g]);
+    }
+    return s;
+}
+
+// sum over the matrix of (rounded - original)^2 * msq[column]
+static double local_err(const float *q, const float *w, int64_t rows, int64_t cols, const double *msq) {
+    double e = 0;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
+            double d = (double)q[i * cols + j] - w[i * cols + j];
+            e += d * d * msq[j];
+        }
+    return e;
+}
+
+// err[i * (1 + N_LADDER) + c] for layer matrix i (l * NK + k): KLD with it alone at candidate c; measured
+// for every c with full, else for c = 0 and scaled by local errors for the others (qw_quant_allocate_bits).
+static qw_status sens_layers(sens_ctx *c, const qw_model *src, const qw_qplan *plan, int nth, int full, double *err,
+                             qw_progress *pg) {
+    const int L = src->config.n_layers, NK = QW_QT_PER_LAYER;
+    int64_t h = src->config.hidden_size, max_ff = 0, max_q = 0;
+    for (int l = 0; l < L; l++) {
+        max_ff = src->layers[l].n_ff > max_ff ? src->layers[l].n_ff : max_ff;
+        int64_t q = (int64_t)src->layers[l].n_heads * src->config.head_dim;
+        max_q = q > max_q ? q : max_q;
+    }
+    double *msq[G_COUNT] = {malloc(sizeof(double) * (size_t)h), malloc(sizeof(double) * (size_t)max_q),
+                            malloc(sizeof(double) * (size_t)h), malloc(sizeof(double) * (size_t)max_ff)};
+    qw_status s = msq[0] && msq[1] && msq[2] && msq[3] ? QW_OK : qw_error(QW_ERR_NOMEM, "out of memory");
     for (int l = 0; s == QW_OK && l < L; l++) {
         wlayer w;
+        if (!full && (s = input_msq(c, src, l, msq)) != QW_OK) break;
         if ((s = wlayer_init(&w, &src->layers[l], &src->layers[l])) != QW_OK) break;
         for (int k = 0; k < NK && s == QW_OK; k++) {
             int64_t rows = w.rows[k], cols = w.cols[k];
             float *orig = w.w[k], *tmp = malloc(sizeof(float) * (size_t)(rows * cols));
+            double local0 = 0;
             if (!tmp) s = qw_error(QW_ERR_NOMEM, "out of memory");
             for (int ci = 0; s == QW_OK && ci <= N_LADDER; ci++) {
                 qw_type t;
@@ -637,15 +698,22 @@ static qw_status sens_layers(sens_ctx *c, const qw_model *src, const qw_qplan *p
                 }
                 memcpy(tmp, orig, sizeof(float) * (size_t)(rows * cols));
                 qw_rtn_quantize(tmp, rows, cols, t, NULL, nth);
-                layer_mat(&w.L, k)->data = tmp;
-                *e = sens_kld(c, src, l, &w.L);
-                layer_mat(&w.L, k)->data = orig;
+                if (full || ci == 0) {
+                    layer_mat(&w.L, k)->data = tmp;
+                    *e = sens_kld(c, src, l, &w.L);
+                    layer_mat(&w.L, k)->data = orig;
+                }
+                if (full) continue;
+                double local = local_err(tmp, orig, rows, cols, msq[g_group_of[k]]);
+                if (ci == 0) local0 = local;
+                else *e = local0 > 0 ? err[(l * NK + k) * (1 + N_LADDER)] * local / local0 : 0;
             }
             free(tmp);
         }
         wlayer_free(&w);
         qw_progress_update(pg, l + 1);
     }
+    for (int g = 0; g < G_COUNT; g++) free(msq[g]);
     return s;
 }
 
@@ -745,7 +813,7 @@ qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib,
     qw_progress pg;
     qw_progress_init(&pg, "sensitivity", "layers", L);
     if (!p->progress) qw_progress_enable(&pg, 0);
-    if (s == QW_OK) s = sens_layers(&c, src, plan, nth, err, &pg);
+    if (s == QW_OK) s = sens_layers(&c, src, plan, nth, p->bpw_full, err, &pg);
     qw_progress_end(&pg);
     for (int i = 0; i < L * NK; i++) {
         const qw_tensor *t = layer_mat((qw_layer *)&src->layers[i / NK], i % NK);

@@ -154,6 +154,7 @@ typedef struct {
     int awq_grid;        // alpha grid points (20)
     int awq_tokens;      // calibration tokens kept per input for the AWQ search and sensitivity (512)
     double bpw;          // > 0: upgrade the most sensitive matrices until the file has this many bits per weight
+    int bpw_full;        // --bpw measures the KLD of every candidate type, not only of the base type (below)
     int n_threads;
     int verbose;
     int progress;        // draw a per-layer progress bar (on a terminal)
@@ -175,10 +176,12 @@ qw_status qw_quantize_model(const qw_model *src, const qw_calib_set *calib, qw_q
                             const qw_quant_params *p, qw_model **out, qw_quant_report *rep);
 void qw_quant_model_free(qw_model *m);
 // --bpw: spend bits where the calibration data says they buy the most: every matrix not kept, the
-// embedding and lm_head included, is measured alone at each type of the ladder Q5_K, Q6_K, Q8_0 (KLD of
-// the model's output against the float model's on calibration tokens, the matrix rounded to nearest),
-// then upgraded greedily by KLD removed per extra bit while the file stays within p->bpw (plan updated
-// in place).
+// embedding and lm_head included, is measured alone at its base type (KLD of the model's output against
+// the float model's on calibration tokens, the matrix rounded to nearest); its KLD at each type of the
+// ladder Q5_K, Q6_K, Q8_0 is that one scaled by the ratio of their local errors (rounding error weighted
+// by the mean square of the matrix's input per column), or measured as well with p->bpw_full (four
+// times the forwards). Then the matrices are upgraded greedily by KLD removed per extra bit while the
+// file stays within p->bpw (plan updated in place).
 qw_status qw_quant_allocate_bits(const qw_model *src, const qw_calib_set *calib, qw_qplan *plan,
                                  const qw_quant_params *p, qw_quant_report *rep);
 // An F32 model whose matrices are q's matrices as the plan writes them, dequantized (every one, embeddings
