@@ -2,15 +2,7 @@
 # tests/cli_bench: `qwick bench` on a tiny model: the JSON has every field with sane values (never
 # timings against a bar), --vs FOLDER and --vs torch give both sides and ratios, --svg writes a chart,
 # bad lists are refused clearly, and a bench result feeds `qwick report` (--vs llama.cpp: cli_llamacpp.sh).
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 py=$(command -v python3 || true)
 bw=""
 

@@ -2,15 +2,7 @@
 # tests/cli_debian_shape: the shipped model's shape and data work together end to end, untrained:
 # scripts/init_debian_model.sh writes a model with the trimmed tokenizer (eos/bos renumbered), which
 # runs, and qwick eval reads the task (generative and multiple choice) and the validation text.
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME CONDITION-EXIT-STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 
 QWICK="$q" bash scripts/init_debian_model.sh "$tmp/m" 2> /dev/null; check "init_debian_model.sh" $?
 "$q" info "$tmp/m" --json | grep -q '"vocab_size":[[:space:]]*8192'; check "vocab 8192" $?

@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_errors: bad model folders get a clear error that names the file and the problem, a non-zero
 # exit (not a crash: status < 128), and the input left byte-identical.
-set -u
-q="$1/qwick"
+. "$(dirname "$0")/lib_cli.sh" "$1"
 fix=tests/fixtures/gqa1_tied_f32
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
 
 # expect_error NAME DIR PATTERN: `qwick info DIR` fails cleanly with PATTERN in its message, DIR unchanged
 expect_error() {

@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli_eval: `qwick eval` end to end on tiny models: perplexity and KLD (live and saved logits) as JSON,
 # tasks with known answers and a paired test, every JSONL problem refused with FILE:LINE and no crash.
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME EXIT-STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 # jtrue FILE EXPR: the Python expression over the parsed JSON object `d` is true
 jtrue() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
 

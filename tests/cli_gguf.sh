@@ -2,15 +2,7 @@
 # tests/cli_gguf: `qwick convert` end to end on a tiny model with the real tokenizer: the GGUF tokenizes,
 # generates and scores exactly as the HF folder does; quantized GGUFs are written and run (run, eval,
 # bench, info); convert's own errors.
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME CONDITION-EXIT-STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 
 "$q" init --shape tiny -o "$tmp/tiny" --dtype bf16 2> /dev/null; check "init tiny" $?
 "$q" convert "$tmp/tiny" -o "$tmp/tiny.gguf" 2> /dev/null; check "convert (model dtype)" $?

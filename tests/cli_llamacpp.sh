@@ -4,16 +4,8 @@
 # good fake that checks it got the temporary GGUF of an HF folder, removed afterwards) and eval of saved
 # files. With the real peer built (scripts/llamacpp_install.sh && bench/llamacpp_peer_build.sh; not in CI):
 # bench against llama.cpp, its logits against qwick's on the same F32 GGUF, and its quantizer.
-set -u
-q="$1/qwick"
+. "$(dirname "$0")/lib_cli.sh" "$1"
 root=$(pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
 py=$(command -v python3 || true)
 export QWICK_QUIET=1
 

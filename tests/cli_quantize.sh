@@ -2,15 +2,7 @@
 # tests/cli_quantize: `qwick quantize` end to end on the tiny model (GQA, rows too short for K-quants):
 # every method writes a GGUF that converts back and runs, --eval reports KLD and top-1, JSONL calibration,
 # and clear errors for bad input.
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME CONDITION-EXIT-STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 fast="--calib-samples 4 --calib-len 48 --eval-samples 2 --awq-grid 4 --awq-tokens 96 --keep embed -t 2 -q"
 
 "$q" init --shape tiny -o "$tmp/tiny" 2> /dev/null; check "init tiny" $?

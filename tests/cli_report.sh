@@ -1,16 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_report: `qwick report` end to end on hand-written eval and bench results: the HTML holds every
 # model and renders as well-formed markup; bad inputs get a clear error naming the file and write nothing.
-set -u
-q="$1/qwick"
+. "$(dirname "$0")/lib_cli.sh" "$1"
 d=tests/data/report
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
 # expect_fail NAME STATUS PATTERN ARGS...: qwick report ARGS exits STATUS with PATTERN in its message
 expect_fail() {
     local name=$1 want=$2 pat=$3 out rc

@@ -2,15 +2,7 @@
 # tests/cli_run: the commands a user runs, end to end: init a tiny model with the real tokenizer, info,
 # tokenize (known ids), run (greedy is deterministic, a seed repeats a sample, -n 0 with --dump-logits
 # writes an .npy of the right shape), chat over two turns reusing the KV cache, bench --json.
-set -u
-q="$1/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME CONDITION-EXIT-STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
+. "$(dirname "$0")/lib_cli.sh" "$1"
 
 "$q" init --shape tiny -o "$tmp/tiny" --dtype bf16 2> /dev/null; check "init tiny" $?
 [ -f "$tmp/tiny/config.json" ] && [ -f "$tmp/tiny/model.safetensors" ] && [ -f "$tmp/tiny/tokenizer.json" ]

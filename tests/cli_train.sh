@@ -3,16 +3,9 @@
 # folder loads and runs; a run killed with SIGKILL resumes from its last checkpoint and logs the same losses
 # as an uninterrupted run; bad data gets a clear error. With PyTorch present, the training fixtures are made
 # again by scripts/train_ref.py and checked by test_train_torch (skipped, with a message, without torch).
-set -u
+. "$(dirname "$0")/lib_cli.sh" "$1"
 b="$1"
 q="$b/qwick"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-check() { # check NAME STATUS
-    checks=$((checks + 1))
-    if [ "$2" -ne 0 ]; then echo "FAIL $1"; fails=$((fails + 1)); else echo "ok   $1"; fi
-}
 export QWICK_THREADS=2
 
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch, numpy" 2> /dev/null; then

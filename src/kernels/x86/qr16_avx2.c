@@ -21,44 +21,58 @@ static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si1
 // 32-element blocks with one f16 d per row (Q4_0, IQ4_NL): the half's 8 d's at blk + 16 hf, then dword
 // u of its 8 rows at blk + 32 + 64 u + 32 hf.
 
-enum { A_Q4_0, A_IQ4_NL };
+enum { A_Q4_0, A_IQ4_NL, A_Q8_0 };
 
-QW_INLINE void half32(int kind, int NT, int64_t K, const uint8_t *g, int hf, const qw_r16_act *a, float *y, int64_t ys) {
-    const int bb = 18;
+// Both halves of the group in one pass: each activation dword is broadcast once for 16 rows, and the
+// two halves' sums are independent chains. Measured on Zen 4 at the AVX2 level (one thread, gate/up):
+// EXPERIMENT
+QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
+    const int bb = kind == A_Q8_0 ? 34 : 18;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qw_iq4nl_values));
-    __m256 acc[QW_QDOT_NT_MAX];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[2][QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const uint8_t *blk = g + (size_t)b * 16 * bb, *v = blk + 32 + 32 * hf;
-        const __m256 dw = d8(blk + 16 * hf);
-        __m256i c[8]; // codes in activation dword order
-        for (int i = 0; i < 4; i++) {
-            __m256i q = ld(v + 64 * i);
-            c[i] = _mm256_and_si256(q, m4);
-            c[4 + i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if (kind == A_IQ4_NL) c[i] = _mm256_shuffle_epi8(grid, c[i]), c[4 + i] = _mm256_shuffle_epi8(grid, c[4 + i]);
-        }
+        const uint8_t *blk = g + (size_t)b * 16 * bb, *v = blk + 32;
+        __m256i s[2][QW_QDOT_NT_MAX];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) { // code dword i: Q8_0's vector i; the nibble types' low nibbles of
+            __m256i c[2];              // vector i (i < 4), high of vector i - 4
+#pragma GCC unroll 2
+            for (int hf = 0; hf < 2; hf++) {
+                if (kind == A_Q8_0) {
+                    c[hf] = ld(v + 64 * i + 32 * hf);
+                    continue;
+                }
+                const __m256i q = ld(v + 64 * (i & 3) + 32 * hf);
+                c[hf] = i < 4 ? _mm256_and_si256(q, m4) : _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (kind == A_IQ4_NL) c[hf] = _mm256_shuffle_epi8(grid, c[hf]);
+            }
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            const int32_t *x = a[t].q + 8 * b;
-            __m256i i32;
-            if (kind == A_Q4_0) { // unsigned nibbles: 8 pair sums fit int16; w = d (c - 8)
-                __m256i s = _mm256_maddubs_epi16(c[0], _mm256_set1_epi32(x[0]));
-                for (int i = 1; i < 8; i++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(c[i], _mm256_set1_epi32(x[i])));
-                i32 = _mm256_add_epi32(_mm256_madd_epi16(s, ones16()), _mm256_set1_epi32(-8 * a[t].s[b]));
-            } else { // IQ4_NL's signed values: |w| * sign(x, w), widened per dword
-                i32 = _mm256_setzero_si256();
-                for (int i = 0; i < 8; i++) {
-                    const __m256i xb = _mm256_set1_epi32(x[i]);
-                    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(c[i], c[i]), _mm256_sign_epi8(xb, c[i]));
-                    i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(p, ones16()));
+            for (int t = 0; t < NT; t++) {
+                const __m256i xb = _mm256_set1_epi32(a[t].q[8 * b + i]);
+#pragma GCC unroll 2
+                for (int hf = 0; hf < 2; hf++) {
+                    __m256i p;
+                    if (kind == A_Q4_0) p = _mm256_maddubs_epi16(c[hf], xb); // 8 pair sums fit int16
+                    else p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(c[hf], c[hf]), _mm256_sign_epi8(xb, c[hf])), ones16());
+                    s[hf][t] = i == 0 ? p : kind == A_Q4_0 ? _mm256_add_epi16(s[hf][t], p) : _mm256_add_epi32(s[hf][t], p);
                 }
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[t]);
+        }
+#pragma GCC unroll 2
+        for (int hf = 0; hf < 2; hf++) {
+            const __m256 dw = d8(blk + 16 * hf);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                __m256i i32 = s[hf][t];
+                if (kind == A_Q4_0) i32 = _mm256_add_epi32(_mm256_madd_epi16(i32, ones16()), _mm256_set1_epi32(-8 * a[t].s[b]));
+                acc[hf][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
+            }
         }
     }
-    for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ys, acc[t]);
+    for (int hf = 0; hf < 2; hf++)
+        for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ys + 8 * hf, acc[hf][t]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -71,25 +85,26 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
         const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
         qw_r16_act a[QW_QDOT_NT_MAX];
         qw_r16_acts(mm, t0, nt, a);
-        for (int64_t r = r0; r < r1; r += 16)
-            for (int hf = 0; hf < 2; hf++) {
-                const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
-                float *y = mm->y + t0 * N + r + 8 * hf;
-                switch (mm->wtype) {
-#define C4_0(NT) half32(A_Q4_0, NT, K, g, hf, a, y, N)
-#define CNL(NT) half32(A_IQ4_NL, NT, K, g, hf, a, y, N)
-                case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
-                case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
-                default: QW_ASSERT(!"r16 AVX2: type without a kernel");
-                }
+        for (int64_t r = r0; r < r1; r += 16) {
+            const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
+            float *y = mm->y + t0 * N + r;
+            switch (mm->wtype) {
+#define C4_0(NT) group32(A_Q4_0, NT, K, g, a, y, N)
+#define CNL(NT) group32(A_IQ4_NL, NT, K, g, a, y, N)
+#define C8_0(NT) group32(A_Q8_0, NT, K, g, a, y, N)
+            case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+            case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
+            case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
+            default: QW_ASSERT(!"r16 AVX2: type without a kernel");
             }
+        }
     }
 }
 
 // Measured on Zen 4 at the AVX2 level, one thread, gate/up decode: Q4_0 1.38 -> 0.90 ms and IQ4_NL
 // 1.39 -> 1.05 ms against the row kernels; Q8_0 gained nothing (1.33 -> 1.31) and Q4_K / Q6_K lost
 // (0.69 -> 0.88, 1.10 -> 1.42: their scale handling costs more without VNNI), so those stay rows here.
-int qw_r16_avx2_has(qw_type t) { return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL; }
+int qw_r16_avx2_has(qw_type t) { return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0; }
 
 void qw_mm_plan_r16_avx2(qw_mm *mm) {
     if (!mm->r16 || !qw_r16_avx2_has(mm->wtype)) return;
