@@ -6,7 +6,7 @@
 // u8 x s8 products go through vpmaddubsw, whose int16 pair sums saturate at 2^15: Q4_0's codes (below
 // 16) let 8 of them add up in int16 (8 * 2 * 15 * 127 < 2^15) before one vpmaddwd widens them; IQ4_NL
 // takes its signed grid values by the sign trick (|w| * sign(x, w), pairs at most 2 * 127^2) and widens
-// every product.
+// every product, and so does Q8_0.
 #include "r16_act.h"
 
 #include <immintrin.h>
@@ -18,14 +18,16 @@ static inline __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __
 static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 // ---------------------------------------------------------------------------------------------------
-// 32-element blocks with one f16 d per row (Q4_0, IQ4_NL): the half's 8 d's at blk + 16 hf, then dword
-// u of its 8 rows at blk + 32 + 64 u + 32 hf.
+// 32-element blocks with one f16 d per row (Q4_0, IQ4_NL, Q8_0): the half's 8 d's at blk + 16 hf, then
+// dword u of its 8 rows at blk + 32 + 64 u + 32 hf.
 
 enum { A_Q4_0, A_IQ4_NL, A_Q8_0 };
 
 // Both halves of the group in one pass: each activation dword is broadcast once for 16 rows, and the
-// two halves' sums are independent chains. Measured on Zen 4 at the AVX2 level (one thread, gate/up):
-// EXPERIMENT
+// two halves' sums are two independent chains. Measured on Zen 4 at the AVX2 level (one thread, gate/up)
+// against one half at a time: Q4_0 decode 0.85 -> 0.38 ms, 128 tokens 46 -> 34 ms; IQ4_NL decode 1.05 ->
+// 0.53 ms. Q8_0 (its signed codes by the sign trick, as IQ4_NL's grid values) against the row kernels:
+// decode 1.34 -> 0.71 ms, 128 tokens 85 -> 53 ms.
 QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     const int bb = kind == A_Q8_0 ? 34 : 18;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -76,6 +78,109 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Q4_K (super-block layout in qr16_avx512vnni.c): dword 0 of a super-block is d | dmin << 16 of each row,
+// dwords 1..3 the scale bytes A, B, C, dwords 4 + 8 ch + i the nibbles (low: sub-block 2 ch, high:
+// 2 ch + 1); half hf's 8 rows are the 32 bytes at + 32 hf of each 64. A sub-block's 8 vpmaddubsw pair
+// sums add up in int16 as Q4_0's do, and one vpmaddwd against its 6-bit scale (in both 16-bit halves of
+// each dword) widens them and applies the scale at once; the mins meet the activation sums the same way.
+// Against the row kernels (one thread, gate/up): decode 0.68 -> 0.42 ms, 128 tokens 65 -> 33 ms.
+
+// The 8 rows' d and dmin as f32.
+QW_INLINE void q4k_d8(const uint8_t *p, __m256 *d, __m256 *dmin) {
+    const __m256i dd = ld(p);
+    __m256i h = _mm256_packus_epi32(_mm256_and_si256(dd, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(dd, 16));
+    h = _mm256_permute4x64_epi64(h, 0xD8); // d of rows 0..7, then dmin of rows 0..7
+    *d = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *dmin = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+// byte j of every dword, in both 16-bit halves of it
+QW_INLINE __m256i byte_pair(__m256i v, int j) {
+    const __m256i b = _mm256_and_si256(_mm256_srli_epi32(v, 8 * j), _mm256_set1_epi32(0xFF));
+    return _mm256_or_si256(b, _mm256_slli_epi32(b, 16));
+}
+
+// The 6-bit scales (sc) and mins (mn) of sub-blocks 0..3 and 4..7, a byte each per row dword.
+QW_INLINE void q4k_scales8(const uint8_t *p, __m256i sc[2], __m256i mn[2]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), hi2 = _mm256_set1_epi8(0x30);
+    const __m256i A = ld(p), B = ld(p + 64), C = ld(p + 128);
+    sc[0] = _mm256_and_si256(A, m6);
+    mn[0] = _mm256_and_si256(B, m6);
+    sc[1] = _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_and_si256(_mm256_srli_epi32(A, 2), hi2));
+    mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(C, 4), m4), _mm256_and_si256(_mm256_srli_epi32(B, 2), hi2));
+}
+
+QW_INLINE void group_q4k(int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), word0 = _mm256_set1_epi32(0x00FF00FF);
+    __m256 acc[2][QW_QDOT_NT_MAX];
+    for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / QW_QK_K; b++) {
+        const uint8_t *blk = g + (size_t)b * 16 * 144, *qs = blk + 256;
+        __m256i sc[2][2], isum[2][QW_QDOT_NT_MAX];
+        for (int hf = 0; hf < 2; hf++) {
+            __m256i mn[2];
+            q4k_scales8(blk + 64 + 32 * hf, sc[hf], mn);
+            // mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7) against the activation sums' pairs,
+            // taken off acc at once (their scale is dmin; the codes' sums below wait for d)
+            const __m256i mp[4] = {_mm256_and_si256(mn[0], word0), _mm256_and_si256(_mm256_srli_epi32(mn[0], 8), word0),
+                                   _mm256_and_si256(mn[1], word0), _mm256_and_si256(_mm256_srli_epi32(mn[1], 8), word0)};
+            __m256 d, dmin;
+            q4k_d8(blk + 32 * hf, &d, &dmin);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const int32_t *s = a[t].s + 16 * b; // sums per 16 elements
+                __m256i m = _mm256_setzero_si256();
+                static const int first[4] = {0, 1, 4, 5};
+                for (int p = 0; p < 4; p++) {
+                    const int j = first[p];
+                    const int32_t lo = s[2 * j] + s[2 * j + 1], hi = s[2 * j + 4] + s[2 * j + 5];
+                    m = _mm256_add_epi32(m, _mm256_madd_epi16(mp[p], _mm256_set1_epi32((int)((uint16_t)lo | (uint32_t)(uint16_t)hi << 16))));
+                }
+                acc[hf][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
+                isum[hf][t] = _mm256_setzero_si256();
+            }
+        }
+        for (int j = 0; j < 8; j++) { // sub-block j: nibble dwords 8 (j / 2) + i, low nibbles for even j
+            __m256i s16[2][QW_QDOT_NT_MAX];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                __m256i c[2];
+#pragma GCC unroll 2
+                for (int hf = 0; hf < 2; hf++) {
+                    const __m256i q = ld(qs + 64 * (8 * (j / 2) + i) + 32 * hf);
+                    c[hf] = j % 2 ? _mm256_and_si256(_mm256_srli_epi16(q, 4), m4) : _mm256_and_si256(q, m4);
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const __m256i xb = _mm256_set1_epi32(a[t].q[64 * b + 8 * j + i]);
+#pragma GCC unroll 2
+                    for (int hf = 0; hf < 2; hf++) {
+                        const __m256i p = _mm256_maddubs_epi16(c[hf], xb);
+                        s16[hf][t] = i == 0 ? p : _mm256_add_epi16(s16[hf][t], p);
+                    }
+                }
+            }
+#pragma GCC unroll 2
+            for (int hf = 0; hf < 2; hf++) {
+                const __m256i scj = byte_pair(sc[hf][j / 4], j % 4);
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) isum[hf][t] = _mm256_add_epi32(isum[hf][t], _mm256_madd_epi16(s16[hf][t], scj));
+            }
+        }
+#pragma GCC unroll 2
+        for (int hf = 0; hf < 2; hf++) {
+            __m256 d, dmin;
+            q4k_d8(blk + 32 * hf, &d, &dmin);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++)
+                acc[hf][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[hf][t]), _mm256_mul_ps(d, _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
+        }
+    }
+    for (int hf = 0; hf < 2; hf++)
+        for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ys + 8 * hf, acc[hf][t]);
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 
 static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
@@ -92,7 +197,9 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
 #define C4_0(NT) group32(A_Q4_0, NT, K, g, a, y, N)
 #define CNL(NT) group32(A_IQ4_NL, NT, K, g, a, y, N)
 #define C8_0(NT) group32(A_Q8_0, NT, K, g, a, y, N)
+#define C4_K(NT) group_q4k(NT, K, g, a, y, N)
             case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+            case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
             case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
             case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
             default: QW_ASSERT(!"r16 AVX2: type without a kernel");
@@ -101,10 +208,11 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
     }
 }
 
-// Measured on Zen 4 at the AVX2 level, one thread, gate/up decode: Q4_0 1.38 -> 0.90 ms and IQ4_NL
-// 1.39 -> 1.05 ms against the row kernels; Q8_0 gained nothing (1.33 -> 1.31) and Q4_K / Q6_K lost
-// (0.69 -> 0.88, 1.10 -> 1.42: their scale handling costs more without VNNI), so those stay rows here.
-int qw_r16_avx2_has(qw_type t) { return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0; }
+// Q6_K stays in rows at this level: a one-half-at-a-time r16 kernel lost to the row kernel (gate/up
+// decode 1.10 -> 1.42 ms); the two-halves form that made Q4_0, Q8_0 and Q4_K faster was not tried for it.
+int qw_r16_avx2_has(qw_type t) {
+    return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K;
+}
 
 void qw_mm_plan_r16_avx2(qw_mm *mm) {
     if (!mm->r16 || !qw_r16_avx2_has(mm->wtype)) return;
