@@ -453,7 +453,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     _Alignas(64) float yb[NV_MAX * 16 * NT_MAX] = {0}; // rows past a short panel's end stay 0
     for (int64_t r = r1_0; r < r1_1; r += 16) {
         int nr = r1_1 - r < 16 ? (int)(r1_1 - r) : 16;
-        if (mm->r16 && qw_r16_vnni_has(wt) && wt != QW_TYPE_Q6_K) {
+        if (mm->r16 && qw_r16_vnni_has(wt) && wt != QW_TYPE_Q6_K && wt != QW_TYPE_Q5_K) {
             pack_panel_r16(p, wt, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, K);
         } else if (mm->r16) {
             qw_r16_unpack_group(wt, (const char *)mm->W + (size_t)(r / 16) * gb, grows, K);
