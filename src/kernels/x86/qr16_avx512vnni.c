@@ -189,34 +189,25 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act 
 // ---------------------------------------------------------------------------------------------------
 
 
-static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
-    const int64_t K = mm->K, N = mm->N;
-    const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
-    for (int64_t t0 = 0; t0 < mm->n; t0 += QW_QDOT_NT_MAX) {
-        const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
-        qw_r16_act a[QW_QDOT_NT_MAX];
-        qw_r16_acts(mm, t0, nt, a);
-        for (int64_t r = r0; r < r1; r += 16) {
-            const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
-            float *y = mm->y + t0 * N + r;
-            switch (mm->wtype) {
-#define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, N)
-#define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, N)
-#define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, N)
-#define C4_K(NT) group_q4_k(0, NT, K, g, a, y, N)
-#define C5_K(NT) group_q4_k(1, NT, K, g, a, y, N)
-#define C6_K(NT) group_q6_k(NT, K, g, a, y, N)
-            case QW_TYPE_Q6_K: QW_R16_NT_CASES(nt, C6_K) break;
-            case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
-            case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
-            case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
-            case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
-            case QW_TYPE_Q5_K: QW_R16_NT_CASES(nt, C5_K) break;
-            default: QW_ASSERT(!"r16 decode: type without a kernel");
-            }
-        }
+static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
+    switch (t) {
+#define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, ys)
+#define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, ys)
+#define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, ys)
+#define C4_K(NT) group_q4_k(0, NT, K, g, a, y, ys)
+#define C5_K(NT) group_q4_k(1, NT, K, g, a, y, ys)
+#define C6_K(NT) group_q6_k(NT, K, g, a, y, ys)
+    case QW_TYPE_Q6_K: QW_R16_NT_CASES(nt, C6_K) break;
+    case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+    case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
+    case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
+    case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
+    case QW_TYPE_Q5_K: QW_R16_NT_CASES(nt, C5_K) break;
+    default: QW_ASSERT(!"r16 decode: type without a kernel");
     }
 }
+
+static void rows(const qw_mm *mm, int64_t r0, int64_t r1) { qw_r16_rows(mm, r0, r1, group); }
 
 int qw_r16_vnni_has(qw_type t) {
     return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K ||

@@ -33,4 +33,23 @@ static inline void qw_r16_acts(const qw_mm *mm, int64_t t0, int nt, qw_r16_act *
     default: call(4); break;                                                                           \
     }
 
+// One group of 16 rows (g) against nt tokens (a), results at y (token t's 16 at y + t * ys): the kernel
+// file's dispatch on the weight type and nt.
+typedef void (*qw_r16_group_fn)(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y,
+                                int64_t ys);
+
+// The decode driver both ISAs' kernels share: tokens QW_QDOT_NT_MAX at a time past each 16-row group of
+// rows [r0, r1) (one indirect call per group of 16 x K weights: nothing next to the group's work).
+static inline void qw_r16_rows(const qw_mm *mm, int64_t r0, int64_t r1, qw_r16_group_fn group) {
+    const int64_t K = mm->K, N = mm->N;
+    const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
+    for (int64_t t0 = 0; t0 < mm->n; t0 += QW_QDOT_NT_MAX) {
+        const int nt = mm->n - t0 < QW_QDOT_NT_MAX ? (int)(mm->n - t0) : QW_QDOT_NT_MAX;
+        qw_r16_act a[QW_QDOT_NT_MAX];
+        qw_r16_acts(mm, t0, nt, a);
+        for (int64_t r = r0; r < r1; r += 16)
+            group(mm->wtype, nt, K, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, a, mm->y + t0 * N + r, N);
+    }
+}
+
 #endif
