@@ -170,11 +170,14 @@ static void run_chunk(const mm_group *g, int64_t c) {
     mm->rows(mm, r0, r1);
 }
 
+// The first chunk of thread j's run (of nth over total chunks); the run ends where j + 1's starts.
+static int run_start(int64_t total, int j, int nth) { return (int)(total * j / nth); }
+
 static void run_group(void *ctx, int ith, int nth) {
     mm_group *g = ctx;
     (void)nth;
     for (int k = 0; k < g->nth; k++) { // own run first, then the others' in turn
-        int j = (ith + k) % g->nth, end = (int)(g->chunk_end[g->count - 1] * (j + 1) / g->nth);
+        int j = (ith + k) % g->nth, end = run_start(g->chunk_end[g->count - 1], j + 1, g->nth);
         for (;;) {
             int c = __atomic_fetch_add(&g->own[j].next, 1, __ATOMIC_RELAXED);
             if (c >= end) break;
@@ -207,7 +210,7 @@ static void run_rows_of(const qw_mm *const *mm, int count, int nth) {
         return;
     }
     g.nth = nth;
-    for (int j = 0; j < nth; j++) g.own[j].next = (int)(total * j / nth);
+    for (int j = 0; j < nth; j++) g.own[j].next = run_start(total, j, nth);
     qw_parallel(run_group, &g, nth);
 }
 

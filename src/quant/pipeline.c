@@ -557,16 +557,23 @@ typedef struct {
     float *logits; // (max_len, vocab)
 } sens_ctx;
 
-// Sequence i through model m from layer l0 on (its stream there taken from the float model's, or from
-// m's embeddings when l0 is 0), with layer l0 replaced by y when y is not NULL; logits of every token.
-static void sens_tail(sens_ctx *c, const qw_model *m, int l0, const qw_layer *y, int i) {
+// Sequence i as the batch (every token wanting logits), and in r->st.x its stream at layer l0's input:
+// the float model's, or m's embeddings when l0 is 0.
+static void sens_begin(sens_ctx *c, const qw_model *m, int l0, int i) {
     runner *r = c->r;
     int64_t h = m->config.hidden_size, n = r->cs->len[i];
     qw_batch_clear(&r->b);
     for (int j = 0; j < n; j++) qw_batch_add(&r->b, r->cs->seq[i][j], j, 0, 1);
     qw_status s = qw_forward_begin(m, &r->st, &r->kv, &r->b);
-    QW_ASSERT(s == QW_OK);
+    QW_ASSERT(s == QW_OK); // the batch was checked at init
     if (l0 > 0) memcpy(r->st.x, c->S + ((int64_t)l0 * r->total + r->off[i]) * h, sizeof(float) * (size_t)(n * h));
+}
+
+// Sequence i through model m from layer l0 on (sens_begin), with layer l0 replaced by y when y is not
+// NULL; logits of every token.
+static void sens_tail(sens_ctx *c, const qw_model *m, int l0, const qw_layer *y, int i) {
+    runner *r = c->r;
+    sens_begin(c, m, l0, i);
     for (int l = l0; l < m->config.n_layers; l++)
         qw_forward_layer(m, l == l0 && y ? y : &m->layers[l], l, &r->st, &r->kv, &r->b, NULL);
     qw_forward_end(m, &r->st, &r->b, c->logits);
@@ -636,10 +643,7 @@ static qw_status input_msq(sens_ctx *c, const qw_model *m, int l, double *const 
     }
     for (int i = 0; s == QW_OK && i < r->cs->n; i++) {
         int64_t n = r->cs->len[i];
-        runner_batch(r, i);
-        s = qw_forward_begin(m, &r->st, &r->kv, &r->b);
-        QW_ASSERT(s == QW_OK); // the batch was checked at init
-        memcpy(r->st.x, c->S + ((int64_t)l * r->total + r->off[i]) * h, sizeof(float) * (size_t)(n * h));
+        sens_begin(c, m, l, i);
         qw_layer_capture cap = {buf[G_QKV], buf[G_O], buf[G_GU], buf[G_DOWN]};
         qw_forward_layer(m, y, l, &r->st, &r->kv, &r->b, &cap);
         for (int g = 0; g < G_COUNT; g++)

@@ -14,7 +14,8 @@
 // The mins of Q4_K and Q5_K are kept in integers to the end of each super-block: row r's mins term
 // there is -dmin * sum_j m_j * (code sum of sub-block j), a dot of 8 6-bit mins with 8 sums (each
 // |sum| <= 32 * 127, so int16), which is 4 vpdpwssd of sub-block pairs per row and token vector,
-// then one f32 scaling. As an f32 term per group it cost one fma per group (9% of the Q4_K GEMM).
+// then one f32 scaling, where an f32 term per group cost one fma per group (leaving the mins out
+// altogether, a bound, took 9% off the Q4_K GEMM; this form took 3%).
 #include "r16_x86.h"
 #include "transpose_avx512.h"
 
@@ -376,7 +377,7 @@ QW_INLINE void tile(int NV, int G, const panel *p, int r0, int64_t K, const char
 // The K-quants (Q4_K, Q5_K, Q6_K): their activations have one d_x per 256, so a super-block's groups are
 // summed in f32 without it, S * dot, the mins (header) and d_x are applied once per super-block: 1 op
 // per group and accumulator where tile() spends 2. That takes a third set of accumulators, so NV <= 2
-// here. Measured (gate/up, n = 512, one thread): Q4_K 82 -> 74 ms; with the integer mins 72 -> 66 ms.
+// here. Measured (gate/up, n = 512, one thread): Q4_K 82 -> 74 ms; with the integer mins 72 -> 70 ms.
 #define NVK_MAX 2
 
 QW_INLINE void tile_k(int NV, int G, int mins, const panel *p, int r0, int64_t K, const char *x0, size_t tb,

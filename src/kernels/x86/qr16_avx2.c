@@ -120,26 +120,32 @@ QW_INLINE void group_q4k(int five, int NT, int64_t K, const uint8_t *g, const qw
     for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * bb, *qs = blk + (five ? 768 : 256), *qh = blk + 256;
+        // each token's activation sums of sub-blocks (j, j + 2) as int16 pairs, j = 0, 1, 4, 5
+        int32_t sp[QW_QDOT_NT_MAX][4];
+        for (int t = 0; t < NT; t++) {
+            const int32_t *s = a[t].s + 16 * b; // sums per 16 elements
+            static const int first[4] = {0, 1, 4, 5};
+            for (int p = 0; p < 4; p++) {
+                const int j = first[p];
+                const int32_t lo = s[2 * j] + s[2 * j + 1], hi = s[2 * j + 4] + s[2 * j + 5];
+                sp[t][p] = (int32_t)((uint16_t)lo | (uint32_t)(uint16_t)hi << 16);
+            }
+        }
         __m256i sc[2][2], isum[2][QW_QDOT_NT_MAX];
+        __m256 d[2];
         for (int hf = 0; hf < 2; hf++) {
             __m256i mn[2];
+            __m256 dmin;
             q4k_scales8(blk + 64 + 32 * hf, sc[hf], mn);
-            // mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7) against the activation sums' pairs,
-            // taken off acc at once (their scale is dmin; the codes' sums below wait for d)
+            q4k_d8(blk + 32 * hf, &d[hf], &dmin);
+            // mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7) against the sums' pairs, taken off
+            // acc at once (their scale is dmin; the codes' sums below wait for d)
             const __m256i mp[4] = {_mm256_and_si256(mn[0], word0), _mm256_and_si256(_mm256_srli_epi32(mn[0], 8), word0),
                                    _mm256_and_si256(mn[1], word0), _mm256_and_si256(_mm256_srli_epi32(mn[1], 8), word0)};
-            __m256 d, dmin;
-            q4k_d8(blk + 32 * hf, &d, &dmin);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
-                const int32_t *s = a[t].s + 16 * b; // sums per 16 elements
                 __m256i m = _mm256_setzero_si256();
-                static const int first[4] = {0, 1, 4, 5};
-                for (int p = 0; p < 4; p++) {
-                    const int j = first[p];
-                    const int32_t lo = s[2 * j] + s[2 * j + 1], hi = s[2 * j + 4] + s[2 * j + 5];
-                    m = _mm256_add_epi32(m, _mm256_madd_epi16(mp[p], _mm256_set1_epi32((int)((uint16_t)lo | (uint32_t)(uint16_t)hi << 16))));
-                }
+                for (int p = 0; p < 4; p++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mp[p], _mm256_set1_epi32(sp[t][p])));
                 acc[hf][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
                 isum[hf][t] = _mm256_setzero_si256();
             }
@@ -174,20 +180,16 @@ QW_INLINE void group_q4k(int five, int NT, int64_t K, const uint8_t *g, const qw
             }
         }
 #pragma GCC unroll 2
-        for (int hf = 0; hf < 2; hf++) {
-            __m256 d, dmin;
-            q4k_d8(blk + 32 * hf, &d, &dmin);
+        for (int hf = 0; hf < 2; hf++)
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++)
-                acc[hf][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[hf][t]), _mm256_mul_ps(d, _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
-        }
+                acc[hf][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[hf][t]), _mm256_mul_ps(d[hf], _mm256_set1_ps(a[t].d[b])), acc[hf][t]);
     }
     for (int hf = 0; hf < 2; hf++)
         for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ys + 8 * hf, acc[hf][t]);
 }
 
 // ---------------------------------------------------------------------------------------------------
-
 
 static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     switch (t) {

@@ -188,7 +188,6 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act 
 
 // ---------------------------------------------------------------------------------------------------
 
-
 static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     switch (t) {
 #define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, ys)
