@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+static int g_r16_flips; // cases whose r16 and rows logits differ past the sum-order noise
 static int g_r16_seen; // quantized models whose matrices ran in the r16 layout
 
 static float *prefill(const qw_model *m, const int32_t *tok, int n) {
@@ -101,7 +102,13 @@ static void check_case(const char *dir) {
                 double se = 0, ss = 0;
                 for (size_t j = 0; j < (size_t)n * V; j++)
                     se += ((double)qlog[j] - mlog[j]) * ((double)qlog[j] - mlog[j]), ss += (double)mlog[j] * mlog[j];
-                CHECKF(se <= 1e-8 * ss, "%s %s: r16 logits vs rows: rel rms %g", dir, qw_type_name(qt[k]), sqrt(se / ss));
+                // Within the sum-order noise (~1e-7) as a rule; a layout bug gives ~1. Where one int8
+                // activation code rounds the other way between the two orders, everything after it moves by
+                // up to ~1% (seen: IQ4_NL, gqa1 fixture, after the AVX2 silu changed its inputs by an ulp),
+                // so that is allowed in a few of the ~36 cases, never more.
+                const double rel = sqrt(se / ss);
+                g_r16_flips += rel > 1e-5;
+                CHECKF(rel <= 2e-2, "%s %s: r16 logits vs rows: rel rms %g", dir, qw_type_name(qt[k]), rel);
                 free(mlog);
                 qw_model_free(mm);
             }
@@ -206,5 +213,6 @@ int main(void) {
     CHECK(qw_model_load(&m, "tests/fixtures/README.md") == QW_ERR_FORMAT && strstr(qw_error_message(), "README.md"));
     // every x86 CPU with AVX2 runs some quantized type in r16 (CI machines included)
     if (qw_cpu_level() >= QW_ISA_AVX2) CHECKF(g_r16_seen > 0, "no quantized model ran in the r16 layout");
+    CHECKF(g_r16_flips <= 2, "%d models whose r16 and rows logits differ by more than sum order", g_r16_flips);
     TEST_DONE();
 }

@@ -67,6 +67,7 @@ static uint64_t read_t0_1k(const void *p, size_t bytes) { return read_body(p, by
 static uint64_t read_nta_4k(const void *p, size_t bytes) { return read_body(p, bytes, 2); }
 
 void qw_mm_plan_avx2(qw_mm *mm);
+void qw_silu_mul_avx2(int64_t n, float *a, const float *b);
 
 const qw_kernel_table qw_kernels_avx2 = {
     .mm_plan = qw_mm_plan_avx2,
@@ -75,5 +76,6 @@ const qw_kernel_table qw_kernels_avx2 = {
     .axpy = axpy_avx2,
     .scale = scale_avx2,
     .attn = qw_attn_rows_avx2,
+    .silu_mul = qw_silu_mul_avx2,
     .read = {read_plain, read_t0_1k, read_nta_4k},
 };
