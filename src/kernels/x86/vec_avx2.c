@@ -68,6 +68,7 @@ static uint64_t read_nta_4k(const void *p, size_t bytes) { return read_body(p, b
 
 void qw_mm_plan_avx2(qw_mm *mm);
 void qw_silu_mul_avx2(int64_t n, float *a, const float *b);
+void qw_act_quant_avx2(qw_type wtype, const float *x, void *y, int64_t k);
 
 const qw_kernel_table qw_kernels_avx2 = {
     .mm_plan = qw_mm_plan_avx2,
@@ -77,5 +78,6 @@ const qw_kernel_table qw_kernels_avx2 = {
     .scale = scale_avx2,
     .attn = qw_attn_rows_avx2,
     .silu_mul = qw_silu_mul_avx2,
+    .act_quant = qw_act_quant_avx2,
     .read = {read_plain, read_t0_1k, read_nta_4k},
 };
