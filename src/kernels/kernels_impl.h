@@ -60,6 +60,8 @@ void qw_mm_plan_r16_vnni(qw_mm *mm);
 // The same with AVX2 (x86/qr16_avx2.c; AVX2 and AVX-512F levels), for every n: no AVX2 GEMM.
 int qw_r16_avx2_has(qw_type t);
 void qw_mm_plan_r16_avx2(qw_mm *mm);
+// Q6_K in rows against many tokens with AVX2 (x86/q6k_many_avx2.c): a panel of 16 rows unpacked once.
+void qw_mm_plan_q6k_many_avx2(qw_mm *mm);
 
 // From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
 // holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by

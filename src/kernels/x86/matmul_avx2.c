@@ -124,6 +124,8 @@ void qw_mm_plan_avx2(qw_mm *mm) {
         qw_mm_plan_r16_avx2(mm);
         return;
     }
+    qw_mm_plan_q6k_many_avx2(mm);
+    if (mm->rows) return;
     mm->prepare = NULL;
     mm->row_align = 4;
     switch (mm->wtype) {
