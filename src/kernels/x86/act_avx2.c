@@ -5,19 +5,8 @@
 
 #include <math.h>
 
+#include "avx2_util.h"
 #include "exp_avx2.h"
-
-static inline float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-}
-
-static inline int32_t hsum8i(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1)));
-}
 
 // Blocks of B (32 or 256) elements, each with its absmax / 127 scale, and code sums per SB (32 or 16):
 // act_avx512.c's rules 8 wide (round to nearest even by cvtps2dq, clamp to +-127, a NaN never the
@@ -37,7 +26,7 @@ void qw_act_quant_avx2(qw_type wtype, const float *x, void *y, int64_t k) {
         __m256 m = _mm256_setzero_ps();
         for (int j = 0; j < B; j += 8) // max(v, m) keeps m where v is NaN, as the reference's a > amax
             m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xb + j), absmask), m);
-        const float amax = hmax8(m);
+        const float amax = qw_hmax8(m);
         const float db = amax / 127, id = db ? 1.0f / db : 0.0f;
         d[b] = db;
         const __m256 vid = _mm256_set1_ps(id);
@@ -50,10 +39,10 @@ void qw_act_quant_avx2(qw_type wtype, const float *x, void *y, int64_t k) {
             const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
             _mm256_storeu_si256((__m256i *)(qs + b * B + j), _mm256_permutevar8x32_epi32(p, order));
             if (SB == 16) {
-                s[(b * B + j) / 16] = hsum8i(_mm256_add_epi32(q[0], q[1]));
-                s[(b * B + j) / 16 + 1] = hsum8i(_mm256_add_epi32(q[2], q[3]));
+                s[(b * B + j) / 16] = qw_hsum8i(_mm256_add_epi32(q[0], q[1]));
+                s[(b * B + j) / 16 + 1] = qw_hsum8i(_mm256_add_epi32(q[2], q[3]));
             } else {
-                s[(b * B + j) / 32] = hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+                s[(b * B + j) / 32] = qw_hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
             }
         }
     }

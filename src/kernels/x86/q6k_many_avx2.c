@@ -14,11 +14,9 @@
 // and attn_v).
 #include "r16_act.h"
 
-#include <immintrin.h>
+#include "avx2_util.h"
 
 #define QW_INLINE static inline __attribute__((always_inline))
-#define QW_KEEP(v) __asm__("" : "+x"(v)) // see qr16_avx2.c
-#define QW_IN_MEMORY(p) __asm__("" : "+r"(p))
 
 // The panel of one group of 16 rows over K (a multiple of 256): per super-block sb, 64 vectors of 16
 // code dwords, then per group g of 16 elements a run of 16 int32 sc | sc << 16, per super-block 8 runs
@@ -46,25 +44,6 @@ static int panel_reserve(panel *p, int64_t K) {
     p->d = (float *)(p->scp + (K / 32) * 16);
     p->rows = (uint8_t *)(p->d + (K / 256) * 16);
     return 1;
-}
-
-// r[i] lane j -> r[j] lane i, 8 x 8 dwords
-QW_INLINE void transpose8(__m256i r[8]) {
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-        t[i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-        r[i + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-    }
 }
 
 static inline __m256i ld(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -116,10 +95,10 @@ static void pack_panel(panel *p, const char *W, int64_t N, int64_t r0, int64_t K
     }
     for (int hf = 0; hf < 2; hf++) // dword q of rows 8 hf .. 8 hf + 7 to codes + 64 q + 32 hf
         for (int64_t q = 0; q < K / 4; q += 8) {
-            __m256i v[8];
-            for (int i = 0; i < 8; i++) v[i] = ld(p->rows + (size_t)(8 * hf + i) * K + 4 * q);
-            transpose8(v);
-            for (int j = 0; j < 8; j++) _mm256_store_si256((__m256i *)(p->codes + 64 * (q + j) + 32 * hf), v[j]);
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps((const float *)(p->rows + (size_t)(8 * hf + i) * K + 4 * q));
+            qw_transpose8(v);
+            for (int j = 0; j < 8; j++) _mm256_store_ps((float *)(p->codes + 64 * (q + j) + 32 * hf), v[j]);
         }
 }
 

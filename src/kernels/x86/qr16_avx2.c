@@ -9,16 +9,13 @@
 // every product, and so does Q8_0.
 #include "r16_act.h"
 
-#include <immintrin.h>
+#include "avx2_util.h"
 
 #define QW_INLINE static inline __attribute__((always_inline))
 
-// A sum the compiler must have in a register at this point. Without it, gcc reassociated each token's
-// chain of adds into trees over the 8 unrolled steps; with 4 tokens x 2 halves the extra live products
-// spilled the sums themselves, which every step reads. Measured (Zen 3, one thread, q/o 2048 x 2048, 128
-// tokens, best of 30 alternating with and without): Q4_0 90 -> 120-135 GFLOP/s.
-#define QW_KEEP(v) __asm__("" : "+x"(v))
-
+// QW_KEEP (avx2_util.h) on the int16 sums measured, kern_bench --type q4_0 --n 128 --shape q/o
+// --threads 1 --r16 on Zen 3, three runs alternating with the build before: 85-92 -> 129-133 GFLOP/s
+// (IQ4_NL +15%, Q4_K within the noise or better).
 static inline __m256i ones16(void) { return _mm256_set1_epi16(1); }
 static inline __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
