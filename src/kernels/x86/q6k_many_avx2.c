@@ -9,9 +9,10 @@
 // the super-block. The offset 32 is taken off once per super-block: 32 * sum_g sc_g * (code sum of g),
 // 8 vpmaddwd of scale pairs with sum pairs, as Q4_K's mins.
 //
-// Why: the row kernel (qdot_x86.h) runs at ~40 GFLOP/s per Zen 3 core on 128 tokens against ~130-160
-// for Q4_K in r16; llama.cpp's Q4_K_M holds a sixth of its weights in Q6_K (half the layers' ffn_down
-// and attn_v).
+// Why: the row kernel (qdot_x86.h) ran at a third to a half of Q4_K's r16 speed on 128 tokens (one
+// Zen 3 thread: 42-65 against 96-181 GFLOP/s as the VM's phase went), and llama.cpp's Q4_K_M holds
+// ffn_down and attn_v of half the layers (and the output matrix) in Q6_K. This panel: 2.2x the row
+// kernel, alternating in one phase (65.6 -> 141 GFLOP/s, q/o 2048 x 2048).
 #include "r16_act.h"
 
 #include "avx2_util.h"
@@ -157,7 +158,7 @@ QW_INLINE void group16(int NT, const panel *p, int64_t K, const qw_r16_act *a, f
 static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
     const int64_t K = mm->K, N = mm->N;
     panel *p = &g_panel;
-    QW_ASSERT(panel_reserve(p, K)); // 32 K bytes per thread, once; not recoverable inside a parallel region
+    QW_ASSERT(panel_reserve(p, K)); // about 33 K bytes per thread, once; not recoverable in a parallel region
     for (int64_t r = r0; r < r1; r += 16) {
         pack_panel(p, mm->W, N, r, K);
         const int nr = r1 - r < 16 ? (int)(r1 - r) : 16;
@@ -178,7 +179,8 @@ static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
     }
 }
 
-// From this many tokens on (below, the row kernel's unpacking per token pair costs less than a panel).
+// From this many tokens on: the VNNI GEMM's threshold, not measured again here (decode, 1-4 tokens, keeps
+// the row kernel, which reads each weight once without a panel).
 #define MIN_N 8
 
 void qw_mm_plan_q6k_many_avx2(qw_mm *mm) {
