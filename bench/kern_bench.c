@@ -24,14 +24,17 @@ static int cmp_double(const void *a, const void *b) {
 static void usage(void) {
     fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
                     "                  [--shape SUBSTRING] [--threads N] [--time SECONDS] [--r16]\n"
-                    "--r16: quantized weights in the 16-row interleaved layout a loaded model uses\n");
+                    "                  [--hot]\n"
+                    "--r16: quantized weights in the 16-row interleaved layout a loaded model uses\n"
+                    "--hot: one copy of the weights, read again by every call (from cache where it fits): the\n"
+                    "       kernel's compute ceiling, against the streaming figure without it\n");
 }
 
 int main(int argc, char **argv) {
     const char *isa = "best", *tname = "bf16", *nlist = "1,4,16,512", *only = NULL;
     int nth = qw_threads_default();
     double min_time = 0.5;
-    int r16 = 0;
+    int r16 = 0, hot = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) tname = argv[++i];
@@ -40,6 +43,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nth = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--time") && i + 1 < argc) min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--r16")) r16 = 1;
+        else if (!strcmp(argv[i], "--hot")) hot = 1;
         else {
             usage();
             return 2;
@@ -86,9 +90,9 @@ int main(int argc, char **argv) {
             qw_cpu_set_level(lv);
             size_t wbytes = qw_type_row_bytes(wt, sh->K) * (size_t)sh->N;
             // Enough copies that together they overflow every cache: each call then streams its W
-            // from memory, as in a forward pass.
+            // from memory, as in a forward pass (--hot: one, so that the kernel's compute shows).
             int copies = (int)((((size_t)256 << 20) + wbytes - 1) / wbytes);
-            if (copies < 1) copies = 1;
+            if (copies < 1 || hot) copies = 1;
             void **W = malloc(sizeof(void *) * (size_t)copies);
             // Quantized: a stripe of 16 rows quantized once and repeated (speed does not depend on values).
             const qw_type_traits *tr = qw_type_get(wt);
