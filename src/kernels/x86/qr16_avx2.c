@@ -18,12 +18,6 @@
 // (IQ4_NL +15%, Q4_K within the noise or better).
 static inline __m256i ones16(void) { return _mm256_set1_epi16(1); }
 static inline __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
-// The n bytes lying `bytes` past p fetched into L1, a line at a time (bytes = 0: nothing). On Zen 3 the
-// hardware prefetchers alone left a fifth of the decode matvec's speed (r16_act.h, QW_R16_PF_BYTES).
-QW_INLINE void prefetch_ahead(const uint8_t *p, int n, int bytes) {
-    if (!bytes) return;
-    for (int l = 0; l < n; l += 64) _mm_prefetch((const char *)p + bytes + l, _MM_HINT_T0);
-}
 static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 // ---------------------------------------------------------------------------------------------------
@@ -45,7 +39,7 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * bb, *v = blk + 32;
-        prefetch_ahead(blk, 16 * bb, pf);
+        qw_r16_prefetch(blk, 16 * bb, pf);
         __m256i s[2][QW_QDOT_NT_MAX];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) { // code dword i: Q8_0's vector i; the nibble types' low nibbles of
@@ -135,7 +129,7 @@ QW_INLINE void q4k_codes_1(int64_t b, const uint8_t *blk, const uint8_t *qs, con
     const int32_t *xq = a[0].q + 64 * b;
 #pragma GCC unroll 4
     for (int jp = 0; jp < 4; jp++) {
-        prefetch_ahead(blk + 576 * jp, 576, pf); // a quarter of the 16 rows' 2304 bytes
+        qw_r16_prefetch(blk + 576 * jp, 576, pf); // a quarter of the 16 rows' 2304 bytes
         __m256i s16[2][2];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
@@ -167,7 +161,7 @@ QW_INLINE void group_q4k(int five, int NT, int64_t K, const uint8_t *g, const qw
     for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * bb, *qs = blk + (five ? 768 : 256), *qh = blk + 256;
-        if (NT > 1 || five) prefetch_ahead(blk, 16 * (int)bb, pf); // (one token: q4k_codes_1 spreads them)
+        if (NT > 1 || five) qw_r16_prefetch(blk, 16 * (int)bb, pf); // (one token: q4k_codes_1 spreads them)
         // each token's activation sums of sub-blocks (j, j + 2) as int16 pairs, j = 0, 1, 4, 5
         int32_t sp[QW_QDOT_NT_MAX][4];
         for (int t = 0; t < NT; t++) {

@@ -1,10 +1,13 @@
 // kernels/x86/r16_act: what the r16 decode kernels of every ISA share (qr16_avx2.c, qr16_avx512vnni.c):
 // where each token's quantized activations are, and the dispatch on the number of tokens (1 to
-// QW_QDOT_NT_MAX) that share one unpacking of the weights. No vector code, so any ISA may include it.
+// QW_QDOT_NT_MAX) that share one unpacking of the weights, and their prefetch. No vector code past SSE's
+// prefetch, so any ISA may include it.
 #ifndef QW_R16_ACT_H
 #define QW_R16_ACT_H
 
 #include "../kernels_impl.h"
+
+#include <xmmintrin.h>
 
 typedef struct {
     const int32_t *q; // codes, as dwords
@@ -45,6 +48,12 @@ typedef void (*qw_r16_group_fn)(qw_type t, int nt, int64_t K, const uint8_t *g, 
 // 0.40 ms, Q4_0 0.48 -> 0.38, Q8_0 0.85 -> 0.72; 768 to 3072 bytes did about the same. At 128 tokens
 // the same prefetches cost 10%, hence pf = 0 there.
 #define QW_R16_PF_BYTES 1536
+
+// The n bytes lying `bytes` past p fetched into L1, a line at a time (bytes = 0: nothing).
+static inline void qw_r16_prefetch(const uint8_t *p, int n, int bytes) {
+    if (!bytes) return;
+    for (int l = 0; l < n; l += 64) _mm_prefetch((const char *)p + bytes + l, _MM_HINT_T0);
+}
 
 // The decode driver both ISAs' kernels share: tokens QW_QDOT_NT_MAX at a time past each 16-row group of
 // rows [r0, r1) (one indirect call per group of 16 x K weights: nothing next to the group's work).

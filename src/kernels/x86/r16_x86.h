@@ -25,6 +25,7 @@ QW_INLINE void codes32(int kind, const uint8_t *v, __m512i c[8]) {
         return;
     }
     // nibble dword i: low nibbles are elements 4i.., high nibbles 16 + 4i..
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         __m512i q = _mm512_loadu_si512(v + 64 * i);
         c[i] = _mm512_and_si512(q, m4);
@@ -33,6 +34,7 @@ QW_INLINE void codes32(int kind, const uint8_t *v, __m512i c[8]) {
     if (kind == K_IQ4_NL) { // codes -> grid values + 128 (unsigned)
         const __m128i g = _mm_xor_si128(_mm_loadu_si128((const __m128i *)qw_iq4nl_values), _mm_set1_epi8((char)0x80));
         const __m512i tbl = _mm512_broadcast_i32x4(g);
+#pragma GCC unroll 8
         for (int i = 0; i < 8; i++) c[i] = _mm512_shuffle_epi8(tbl, c[i]);
     }
 }
