@@ -22,7 +22,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
+    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|amx|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
                     "                  [--shape SUBSTRING] [--threads N] [--time SECONDS] [--r16]\n"
                     "                  [--hot]\n"
                     "--r16: quantized weights in the 16-row interleaved layout a loaded model uses\n"
@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     int lv_lo = qw_cpu_max_level(), lv_hi = qw_cpu_max_level();
     if (!strcmp(isa, "all")) lv_lo = QW_ISA_AVX2 <= lv_hi ? QW_ISA_AVX2 : lv_hi;
     else if (strcmp(isa, "best"))
-        for (int l = 0; l <= QW_ISA_AVX512_BF16; l++)
+        for (int l = 0; l <= QW_ISA_AMX; l++)
             if (!strcmp(isa, qw_cpu_level_name(l))) lv_lo = lv_hi = l;
 
     qw_cpu_set_level(qw_cpu_max_level());

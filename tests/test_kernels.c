@@ -239,7 +239,7 @@ static void test_attn(const char *lv) {
 static void test_cpu(void) {
     const qw_cpu_features *f = qw_cpu();
     int max = qw_cpu_max_level();
-    CHECK(max >= QW_ISA_SCALAR && max <= QW_ISA_AVX512_BF16);
+    CHECK(max >= QW_ISA_SCALAR && max <= QW_ISA_AMX);
     CHECK(qw_cpu_level() <= max);
     printf("cpu: %s (max level %s)\n", qw_cpu_describe(), qw_cpu_level_name(max));
     CHECK(qw_cpu_set_level(QW_ISA_SCALAR) == QW_ISA_SCALAR);

@@ -33,7 +33,7 @@ static void detect(qw_cpu_features *f) {
     int zmm_ok = (xcr0 & 0xe6) == 0xe6; // plus opmask, upper zmm0-15, zmm16-31
     if (!ymm_ok || __get_cpuid_max(0, NULL) < 7) return;
     __cpuid_count(7, 0, a, b, c, d);
-    unsigned ebx7 = b, ecx7 = c;
+    unsigned ebx7 = b, ecx7 = c, edx7 = d;
     f->avx2 = (ebx7 >> 5) & 1;
     f->fma = fma;
     f->f16c = f16c;
@@ -46,6 +46,8 @@ static void detect(qw_cpu_features *f) {
         __cpuid_count(7, 1, a, b, c, d);
         f->avx512bf16 = (a >> 5) & 1;
     }
+    // AMX-TILE and AMX-INT8, the OS saving tile config and data (XCR0 bits 17, 18), and its permission
+    f->amx = zmm_ok && ((edx7 >> 24) & 1) && ((edx7 >> 25) & 1) && (xcr0 & 0x60000) == 0x60000 && qw_amx_enable();
 }
 #else
 static void detect(qw_cpu_features *f) { memset(f, 0, sizeof *f); }
@@ -55,7 +57,7 @@ static int level_of(const qw_cpu_features *f) {
     if (!(f->avx2 && f->fma && f->f16c)) return QW_ISA_SCALAR;
     if (!(f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)) return QW_ISA_AVX2;
     if (!f->avx512bf16 || !f->avx512vnni) return QW_ISA_AVX512;
-    return QW_ISA_AVX512_BF16;
+    return f->amx ? QW_ISA_AMX : QW_ISA_AVX512_BF16;
 }
 
 static const qw_kernel_table *table_of(int level) {
@@ -64,6 +66,7 @@ static const qw_kernel_table *table_of(int level) {
     case QW_ISA_AVX2: return &qw_kernels_avx2;
     case QW_ISA_AVX512: return &qw_kernels_avx512;
     case QW_ISA_AVX512_BF16: return &qw_kernels_avx512bf16;
+    case QW_ISA_AMX: return &qw_kernels_amx;
     }
 #endif
     (void)level;
@@ -75,6 +78,7 @@ static void apply_level(int level) {
     if (level < QW_ISA_SCALAR) level = QW_ISA_SCALAR;
     g_level = level;
     g_feat = g_hw;
+    if (level < QW_ISA_AMX) g_feat.amx = 0;
     if (level < QW_ISA_AVX512_BF16) g_feat.avx512bf16 = g_feat.avx512vnni = 0;
     if (level < QW_ISA_AVX512)
         g_feat.avx512f = g_feat.avx512bw = g_feat.avx512vl = g_feat.avx512dq = 0;
@@ -99,9 +103,9 @@ static void apply_level(int level) {
     g_active = a;
 
     if (level >= QW_ISA_AVX512) {
-        snprintf(g_desc, sizeof g_desc, "avx512%s%s%s%s", g_feat.avx512vnni || g_feat.avx512bf16 ? " (" : "",
+        snprintf(g_desc, sizeof g_desc, "avx512%s%s%s%s%s", g_feat.avx512vnni || g_feat.avx512bf16 ? " (" : "",
                  g_feat.avx512vnni ? "vnni" : "", g_feat.avx512vnni && g_feat.avx512bf16 ? " " : "",
-                 g_feat.avx512bf16 ? "bf16)" : (g_feat.avx512vnni ? ")" : ""));
+                 g_feat.avx512bf16 ? "bf16" : "", g_feat.avx512vnni || g_feat.avx512bf16 ? (g_feat.amx ? " amx)" : ")") : "");
     } else {
         snprintf(g_desc, sizeof g_desc, "%s", level == QW_ISA_AVX2 ? "avx2 (fma f16c)" : "scalar");
     }
@@ -117,7 +121,8 @@ static void init_once(void) {
         else if (!strcmp(e, "avx2")) level = QW_ISA_AVX2;
         else if (!strcmp(e, "avx512f")) level = QW_ISA_AVX512;
         else if (!strcmp(e, "avx512")) level = QW_ISA_AVX512_BF16;
-        else qw_warn("QWICK_ISA=%s not known (scalar, avx2, avx512f, avx512); using the best level", e);
+        else if (!strcmp(e, "amx")) level = QW_ISA_AMX;
+        else qw_warn("QWICK_ISA=%s not known (scalar, avx2, avx512f, avx512, amx); using the best level", e);
     }
     apply_level(level);
 }
@@ -149,8 +154,8 @@ int qw_cpu_set_level(int level) {
 }
 
 const char *qw_cpu_level_name(int level) {
-    static const char *names[] = {"scalar", "avx2", "avx512f", "avx512"};
-    return level >= 0 && level <= QW_ISA_AVX512_BF16 ? names[level] : "?";
+    static const char *names[] = {"scalar", "avx2", "avx512f", "avx512", "amx"};
+    return level >= 0 && level <= QW_ISA_AMX ? names[level] : "?";
 }
 
 const qw_kernel_active *qw_kernels(void) {

@@ -96,11 +96,14 @@ extern const qw_kernel_table qw_kernels_generic;
 extern const qw_kernel_table qw_kernels_avx2;
 extern const qw_kernel_table qw_kernels_avx512;
 extern const qw_kernel_table qw_kernels_avx512bf16;
+extern const qw_kernel_table qw_kernels_amx;
+// Asks the OS for the AMX tile state (Linux: arch_prctl); 0 where it is refused (x86/qgemm_amx.c).
+int qw_amx_enable(void);
 
 // What is in force (chosen by qw_cpu at first use, again by qw_cpu_set_level): the vector and read
 // kernels resolved to the highest level that has them, and the matmul planners highest level first.
 typedef struct {
-    void (*mm_plan[4])(qw_mm *mm);
+    void (*mm_plan[QW_ISA_AMX + 1])(qw_mm *mm); // one per level at most
     int n_plan;
     qw_qdot_fn qdot[QW_TYPE_COUNT];
     float (*dot)(int64_t n, const float *a, const float *b);

@@ -123,8 +123,12 @@ void qw_mm_plan_generic(qw_mm *mm) {
 
 size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n) {
     (void)N;
-    if (qw_act_kind_of(wtype) != QW_ACT_NONE) // the dot kernels' rows, or the GEMM's longer ones
-        return n >= QW_QGEMM_MIN_N ? qw_qgemm_work_bytes(wtype, K, n) : (size_t)n * qw_act_row_bytes(wtype, K);
+    if (qw_act_kind_of(wtype) != QW_ACT_NONE) { // the dot kernels' rows, or the GEMMs': the VNNI one's
+        // tiles, or the AMX one's rows in whole tiles of 16
+        if (n < QW_QGEMM_MIN_N) return (size_t)n * qw_act_row_bytes(wtype, K);
+        size_t tiles = qw_qgemm_work_bytes(wtype, K, n), rows = (size_t)qw_round_up(n, 16) * qw_act_row_bytes(wtype, K);
+        return tiles > rows ? tiles : rows;
+    }
     if (wtype != QW_TYPE_BF16 || n < 2) return 0;
     // Either bf16 layout of kernels_impl.h: at most round_up(n, 16) tokens of kp32 bf16 each.
     return (size_t)qw_round_up(n, 16) * (size_t)qw_round_up(K, 32) * 2;

@@ -1,0 +1,197 @@
+// kernels/x86/qgemm_amx: quantized-weight matmul for many tokens (prefill, batched decode) with AMX-INT8
+// tiles, for the r16 matrices of the types with one scale per 32 elements (Q8_0, Q4_0, IQ4_NL).
+//
+// One TDPBSSD multiplies a tile of 16 tokens x 32 activation codes (int8, the rows qw_act_quantize writes,
+// read in place with the row stride) by a tile of 32 x 16 weight codes (int8, rows of 4 codes of each of
+// 16 weight rows: the dword interleave the r16 layout already has), 8192 multiply-adds into 16 x 16 int32.
+// The weight codes are made signed once per matmul (c - Z: Q4_0's nibble - 8, Q8_0's bytes as they are,
+// IQ4_NL's grid values), so no code-sum correction is needed. A tile's K is one block of 32 because each
+// block has its own weight scale and activation scale: the int32 tile goes to memory after each
+// TDPBSSD and AVX-512 scales it into 16 f32 accumulators (one per token, lanes the 16 weight rows):
+// acc[t] += f32(C[t]) * (d_w[16 rows] * d_x[t]), three vector ops per token and block. Two C tiles
+// alternate so that the tile unit's next product overlaps this scaling.
+#include "r16_x86.h"
+
+#include <stdalign.h>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#define TOK 16 // tokens per A tile and per accumulator set
+
+// Tile registers: 0, 1 products (C); 2, 3 activations (A, 16 tokens x 32 bytes); 4, 5 weights (B,
+// 8 rows of 64 bytes: 32 codes of 16 rows).
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+static void tiles_configure(void) {
+    alignas(64) tile_config c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 2; i++) c.colsb[i] = 64, c.rows[i] = 16;
+    for (int i = 2; i < 4; i++) c.colsb[i] = 32, c.rows[i] = 16;
+    for (int i = 4; i < 6; i++) c.colsb[i] = 64, c.rows[i] = 8;
+    _tile_loadconfig(&c);
+}
+
+int qw_amx_enable(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    // Linux hands out the 8 KB of tile state only to a process that asks (once, for all its threads).
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
+static int amx_kind(qw_type t) {
+    switch (t) {
+    case QW_TYPE_Q4_0: return K_Q4_0;
+    case QW_TYPE_IQ4_NL: return K_IQ4_NL;
+    case QW_TYPE_Q8_0: return K_Q8_0;
+    default: return -1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// prepare: each token's activations quantized (qw_act_quantize), then laid out by A tile: tile T's block
+// b is 16 tokens x 32 codes, 512 contiguous bytes at work + 512 (T nb + b), and after all the tiles'
+// codes, their scales: tile T's block b's 16 at dx + 16 (T nb + b). Tokens past n are zero. A tile
+// load then reads 8 whole lines in a row where the rows of qw_act_quantize put each token's 32 codes in
+// its own line (Q4_0 gate/up, 512 tokens, one thread: 54 -> 47 ms; the VNNI GEMM: 65 ms).
+
+static int8_t *tile_codes(const qw_mm *mm) { return (int8_t *)mm->work; }
+static float *tile_dx(const qw_mm *mm) { return (float *)((char *)mm->work + (size_t)qw_round_up(mm->n, TOK) * mm->K); }
+
+static void prepare(const qw_mm *mm, int ith, int nth) {
+    const int64_t K = mm->K, nb = K / 32, ntiles = qw_round_up(mm->n, TOK) / TOK;
+    const size_t ab = qw_act_row_bytes(mm->wtype, K);
+    int64_t T0, T1;
+    qw_split_rows(ntiles, 1, ith, nth, &T0, &T1);
+    char *row = qw_malloc_aligned(ab);
+    QW_ASSERT(row); // one row of activations; not recoverable inside a parallel region
+    int8_t *codes = tile_codes(mm);
+    float *dx = tile_dx(mm);
+    for (int64_t T = T0; T < T1; T++)
+        for (int i = 0; i < TOK; i++) {
+            const int64_t t = T * TOK + i;
+            if (t < mm->n) qw_act_quantize(mm->wtype, mm->x + t * K, row, K);
+            else memset(row, 0, ab);
+            const float *d = qw_act_d(row, K);
+            for (int64_t b = 0; b < nb; b++) {
+                memcpy(codes + 512 * (T * nb + b) + 32 * i, row + 32 * b, 32);
+                dx[16 * (T * nb + b) + i] = d[b];
+            }
+        }
+    qw_free_aligned(row);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A panel: the 16 rows of one r16 group as B tiles, block b's 512 bytes at codes + 512 b, and the rows'
+// scales, block b's 16 at S + 16 b.
+
+typedef struct {
+    int8_t *codes;
+    float *S;
+    int64_t cap; // blocks
+} panel;
+
+static _Thread_local panel g_panel;
+
+static int panel_reserve(panel *p, int64_t nb) {
+    if (p->cap >= nb) return 1;
+    qw_free_aligned(p->codes);
+    qw_free_aligned(p->S);
+    p->codes = qw_malloc_aligned((size_t)nb * 512);
+    p->S = qw_malloc_aligned((size_t)nb * 16 * sizeof(float));
+    p->cap = p->codes && p->S ? nb : 0;
+    return p->cap > 0;
+}
+
+static void pack_panel(panel *p, int kind, const uint8_t *g, int64_t nb) {
+    const int bb = kind == K_Q8_0 ? 34 : 18;
+    const __m512i z = _mm512_set1_epi8((char)zero32(kind));
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = g + (size_t)b * 16 * bb;
+        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)));
+        __m512i c[8];
+        codes32(kind, blk + 32, c); // unsigned, dword q = elements 4q .. 4q + 3 of each row
+        for (int q = 0; q < 8; q++) _mm512_store_si512(p->codes + 512 * b + 64 * q, _mm512_sub_epi8(c[q], z));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+// acc[t] += f32(C[t]) * (S * d_x[t]) for the 16 tokens of a tile, C the int32 product stored at c,
+// d_x[t] the tokens' scales of this block.
+static inline __attribute__((always_inline)) void scale_into(__m512 acc[TOK], const int32_t *c, __m512 S,
+                                                             const float *dx) {
+#pragma GCC unroll 16
+    for (int t = 0; t < TOK; t++) {
+        const __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t));
+        const __m512 s = _mm512_mul_ps(S, _mm512_set1_ps(dx[t]));
+        acc[t] = _mm512_fmadd_ps(f, s, acc[t]);
+    }
+}
+
+// y[t][r .. r + 15] for the 16 tokens of one A tile against one panel.
+// a: the A tile's codes (512 bytes per block), dx its scales (16 per block).
+static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *dx, float *y, int64_t N, int ntok) {
+    alignas(64) int32_t cbuf[2][TOK * 16];
+    __m512 acc[TOK];
+    for (int t = 0; t < TOK; t++) acc[t] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        _tile_loadd(2, a + 512 * b, 32);
+        _tile_loadd(4, p->codes + 512 * b, 64);
+        _tile_zero(0);
+        _tile_dpbssd(0, 2, 4);
+        _tile_loadd(3, a + 512 * (b + 1), 32);
+        _tile_loadd(5, p->codes + 512 * (b + 1), 64);
+        _tile_zero(1);
+        _tile_dpbssd(1, 3, 5);
+        _tile_stored(0, cbuf[0], 64);
+        scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
+        _tile_stored(1, cbuf[1], 64);
+        scale_into(acc, cbuf[1], _mm512_load_ps(p->S + 16 * (b + 1)), dx + 16 * (b + 1));
+    }
+    if (b < nb) { // an odd count of blocks
+        _tile_loadd(2, a + 512 * b, 32);
+        _tile_loadd(4, p->codes + 512 * b, 64);
+        _tile_zero(0);
+        _tile_dpbssd(0, 2, 4);
+        _tile_stored(0, cbuf[0], 64);
+        scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
+    }
+    for (int t = 0; t < ntok; t++) _mm512_storeu_ps(y + (size_t)t * N, acc[t]);
+}
+
+static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
+    const int kind = amx_kind(mm->wtype);
+    const int64_t K = mm->K, N = mm->N, n = mm->n, nb = K / 32;
+    const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
+    panel *p = &g_panel;
+    QW_ASSERT(panel_reserve(p, nb)); // K bytes x 16 per thread, once
+    tiles_configure();
+    for (int64_t r = r1_0; r < r1_1; r += 16) { // r16: whole groups of 16 rows
+        pack_panel(p, kind, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, nb);
+        for (int64_t t0 = 0; t0 < n; t0 += TOK) {
+            const int ntok = n - t0 < TOK ? (int)(n - t0) : TOK;
+            tile_row(p, nb, tile_codes(mm) + t0 * K, tile_dx(mm) + t0 * nb, mm->y + t0 * N + r, N, ntok);
+        }
+    }
+    _tile_release(); // the tile state costs every context switch 8 KB until released
+}
+
+void qw_mm_plan_qgemm_amx(qw_mm *mm) {
+    if (mm->n < QW_QGEMM_MIN_N || !mm->r16 || amx_kind(mm->wtype) < 0) return;
+    mm->prepare = prepare;
+    mm->rows = rows;
+    mm->row_align = 16;
+}
+
+const qw_kernel_table qw_kernels_amx = {.mm_plan = qw_mm_plan_qgemm_amx};
