@@ -202,6 +202,7 @@ static void test_r16(int level) {
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) check_r16(t, 48, 512, ns[i], level);
         check_r16(t, 32, 2048 + 3 * 256, 3, level); // several blocks, odd count of super-blocks
         check_r16(t, 32, 2048 + 3 * 256, 37, level); // the GEMMs: three activation tiles, the last partial
+        if (qw_type_get(t)->block_size == 32) check_r16(t, 32, 32 * 37, 20, level); // an odd count of blocks
     }
     CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
 }
