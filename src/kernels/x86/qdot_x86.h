@@ -403,7 +403,8 @@ QW_INLINE void q6_k_i16_nt(int NT, int64_t k, const qw_block_q6_k *w, const int8
         }
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            const __m256i sch = _mm256_permute4x64_epi64(sc16, h ? 0xEE : 0x44); // scales 8h.. in both lanes
+            // scales 8h.. in both lanes (two calls: an -O1 build does not fold h into the immediate)
+            const __m256i sch = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
             const uint8_t *ql = blk->ql + 64 * h;
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk->qh + 32 * h));
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
