@@ -203,6 +203,8 @@ static void test_r16(int level) {
         check_r16(t, 32, 2048 + 3 * 256, 3, level); // several blocks, odd count of super-blocks
         check_r16(t, 32, 2048 + 3 * 256, 37, level); // the GEMMs: three activation tiles, the last partial
         if (qw_type_get(t)->block_size == 32) check_r16(t, 32, 32 * 37, 20, level); // an odd count of blocks
+        check_r16(t, 64, 1024, 33, level); // rows in 32s (the AMX Q4_K GEMM's pairs of groups), tokens padded
+        check_r16(t, 64, 256, 8, level);
     }
     CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
 }

@@ -124,9 +124,9 @@ void qw_mm_plan_generic(qw_mm *mm) {
 size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n) {
     (void)N;
     if (qw_act_kind_of(wtype) != QW_ACT_NONE) { // the dot kernels' rows, or the GEMMs': the VNNI one's
-        // tiles, or the AMX one's rows in whole tiles of 16
+        // tiles, or the AMX one's rows in whole pairs of tiles of 16
         if (n < QW_QGEMM_MIN_N) return (size_t)n * qw_act_row_bytes(wtype, K);
-        size_t tiles = qw_qgemm_work_bytes(wtype, K, n), rows = (size_t)qw_round_up(n, 16) * qw_act_row_bytes(wtype, K);
+        size_t tiles = qw_qgemm_work_bytes(wtype, K, n), rows = (size_t)qw_round_up(n, 32) * qw_act_row_bytes(wtype, K);
         return tiles > rows ? tiles : rows;
     }
     if (wtype != QW_TYPE_BF16 || n < 2) return 0;
