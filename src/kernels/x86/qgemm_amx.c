@@ -196,14 +196,18 @@ static inline __attribute__((always_inline)) void scale_into(__m512 acc[TOK], co
     }
 }
 
-// y[t][r .. r + 15] for the 16 tokens of one A tile against one panel.
-// a: the A tile's codes (512 bytes per block), dx its scales (16 per block).
+// y[t][r .. r + 15] for the 16 tokens of one A tile against one panel: four blocks at a time from four
+// independent C tiles, so that the zeroing, product and store of one block overlap the others' (with
+// one or two C tiles they ran one after the other), the 16 accumulators in registers. a: the A tile's
+// codes (512 bytes per block), dx its scales (16 per block). Q4_0 gate/up, 512 tokens, one thread: two C
+// tiles 47 ms; this 29-35 ms, as fast as two A tiles x two panels with the accumulators in L1 (30-34 ms
+// alternating with it); the VNNI GEMM 63 ms.
 static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *dx, float *y, int64_t N, int ntok) {
-    alignas(64) int32_t cbuf[2][TOK * 16];
+    alignas(64) int32_t cbuf[4][TOK * 16];
     __m512 acc[TOK];
     for (int t = 0; t < TOK; t++) acc[t] = _mm512_setzero_ps();
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
+    for (; b + 4 <= nb; b += 4) {
         _tile_loadd(4, a + 512 * b, 32);
         _tile_loadd(6, p->codes + 512 * b, 64);
         _tile_zero(0);
@@ -212,12 +216,24 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
         _tile_loadd(7, p->codes + 512 * (b + 1), 64);
         _tile_zero(1);
         _tile_dpbssd(1, 5, 7);
+        _tile_loadd(4, a + 512 * (b + 2), 32);
+        _tile_loadd(6, p->codes + 512 * (b + 2), 64);
+        _tile_zero(2);
+        _tile_dpbssd(2, 4, 6);
+        _tile_loadd(5, a + 512 * (b + 3), 32);
+        _tile_loadd(7, p->codes + 512 * (b + 3), 64);
+        _tile_zero(3);
+        _tile_dpbssd(3, 5, 7);
         _tile_stored(0, cbuf[0], 64);
-        scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
         _tile_stored(1, cbuf[1], 64);
+        _tile_stored(2, cbuf[2], 64);
+        _tile_stored(3, cbuf[3], 64);
+        scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
         scale_into(acc, cbuf[1], _mm512_load_ps(p->S + 16 * (b + 1)), dx + 16 * (b + 1));
+        scale_into(acc, cbuf[2], _mm512_load_ps(p->S + 16 * (b + 2)), dx + 16 * (b + 2));
+        scale_into(acc, cbuf[3], _mm512_load_ps(p->S + 16 * (b + 3)), dx + 16 * (b + 3));
     }
-    if (b < nb) { // an odd count of blocks
+    for (; b < nb; b++) {
         _tile_loadd(4, a + 512 * b, 32);
         _tile_loadd(6, p->codes + 512 * b, 64);
         _tile_zero(0);
@@ -226,56 +242,6 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
         scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
     }
     for (int t = 0; t < ntok; t++) _mm512_storeu_ps(y + (size_t)t * N, acc[t]);
-}
-
-// acc[t][0 .. 15] += f32(C[t]) * (S * d_x[t]) with acc rows ldacc floats apart, in memory.
-static inline __attribute__((always_inline)) void scale_mem(float *acc, int ldacc, const int32_t *c, __m512 S,
-                                                            const float *dx) {
-#pragma GCC unroll 16
-    for (int t = 0; t < TOK; t++) {
-        const __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t));
-        const __m512 s = _mm512_mul_ps(S, _mm512_set1_ps(dx[t]));
-        _mm512_store_ps(acc + t * ldacc, _mm512_fmadd_ps(f, s, _mm512_load_ps(acc + t * ldacc)));
-    }
-}
-
-// Two A tiles (a0, a1: 32 tokens) against two panels (32 rows): the four products of a block from four
-// independent C tiles, each A and B tile loaded once for two of them. With one C tile per block the
-// zeroing, product and store of each block ran one after the other (Q4_0 gate/up, 512 tokens, one
-// thread: 47 ms; this form 38 ms, the VNNI GEMM 63 ms).
-// The accumulators (32 x 32 f32) live in L1, where 32 registers could not hold them.
-static void block22(const panel *p0, const panel *p1, int64_t nb, const int8_t *a0, const int8_t *a1,
-                    const float *dx0, const float *dx1, float *y, int64_t N, int ntok) {
-    alignas(64) int32_t cbuf[4][TOK * 16];
-    alignas(64) float acc[2 * TOK][32];
-    memset(acc, 0, sizeof acc);
-    for (int64_t b = 0; b < nb; b++) {
-        _tile_loadd(4, a0 + 512 * b, 32);
-        _tile_loadd(5, a1 + 512 * b, 32);
-        _tile_loadd(6, p0->codes + 512 * b, 64);
-        _tile_loadd(7, p1->codes + 512 * b, 64);
-        _tile_zero(0);
-        _tile_dpbssd(0, 4, 6);
-        _tile_zero(1);
-        _tile_dpbssd(1, 4, 7);
-        _tile_zero(2);
-        _tile_dpbssd(2, 5, 6);
-        _tile_zero(3);
-        _tile_dpbssd(3, 5, 7);
-        _tile_stored(0, cbuf[0], 64);
-        _tile_stored(1, cbuf[1], 64);
-        _tile_stored(2, cbuf[2], 64);
-        _tile_stored(3, cbuf[3], 64);
-        const __m512 S0 = _mm512_load_ps(p0->S + 16 * b), S1 = _mm512_load_ps(p1->S + 16 * b);
-        scale_mem(&acc[0][0], 32, cbuf[0], S0, dx0 + 16 * b);
-        scale_mem(&acc[0][16], 32, cbuf[1], S1, dx0 + 16 * b);
-        scale_mem(&acc[TOK][0], 32, cbuf[2], S0, dx1 + 16 * b);
-        scale_mem(&acc[TOK][16], 32, cbuf[3], S1, dx1 + 16 * b);
-    }
-    for (int t = 0; t < ntok; t++) {
-        _mm512_storeu_ps(y + (size_t)t * N, _mm512_load_ps(&acc[t][0]));
-        _mm512_storeu_ps(y + (size_t)t * N + 16, _mm512_load_ps(&acc[t][16]));
-    }
 }
 
 // accsb[t][0 .. 15] (= or +=) f32(C[t]) * S, rows 32 floats apart.
@@ -305,7 +271,10 @@ static inline __attribute__((always_inline)) void sb_into(float *acc, const floa
     }
 }
 
-// Q4_K: two A tiles against two panels as block22, by sub-block, with the super-block's terms at its end.
+// Q4_K: two A tiles (a0, a1: 32 tokens) against two panels (32 rows) by sub-block, the four products from
+// four independent C tiles, each A and B tile loaded once for two of them; the accumulators (32 x 32 f32,
+// per super-block and in all) in L1, with the super-block's terms at its end. (One tile against one
+// panel, as tile_row, with the super-block's sums in registers measured no faster here.)
 static void block22_q4_k(const panel *p0, const panel *p1, int64_t nsb, const int8_t *a0, const int8_t *a1,
                          const float *dx0, const float *dx1, const int32_t *sx0, const int32_t *sx1, float *y,
                          int64_t N, int ntok) {
@@ -380,21 +349,14 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     tiles_configure();
     const int8_t *codes = tile_codes(mm);
     const float *dx = tile_dx(mm);
-    for (int64_t r = r1_0; r < r1_1;) { // r16: whole groups of 16 rows, two at a time where there are two
+    // r16: whole groups of 16 rows, two at a time where there are two (each A tile read twice from L1)
+    for (int64_t r = r1_0; r < r1_1;) {
         const int np = r1_1 - r >= 32 ? 2 : 1;
         for (int j = 0; j < np; j++) pack_panel(&p[j], kind, (const uint8_t *)mm->W + (size_t)(r / 16 + j) * gb, nb);
-        for (int64_t t0 = 0; t0 < n;) {
-            const int ntok = n - t0 < 2 * TOK ? (int)(n - t0) : 2 * TOK;
-            if (np == 2 && ntok > TOK) {
-                block22(&p[0], &p[1], nb, codes + t0 * K, codes + (t0 + TOK) * K, dx + t0 * nb, dx + (t0 + TOK) * nb,
-                        mm->y + t0 * N + r, N, ntok);
-                t0 += 2 * TOK;
-                continue;
-            }
-            const int nt1 = ntok < TOK ? ntok : TOK;
+        for (int64_t t0 = 0; t0 < n; t0 += TOK) {
+            const int ntok = n - t0 < TOK ? (int)(n - t0) : TOK;
             for (int j = 0; j < np; j++)
-                tile_row(&p[j], nb, codes + t0 * K, dx + t0 * nb, mm->y + t0 * N + r + 16 * j, N, nt1);
-            t0 += TOK;
+                tile_row(&p[j], nb, codes + t0 * K, dx + t0 * nb, mm->y + t0 * N + r + 16 * j, N, ntok);
         }
         r += 16 * np;
     }
