@@ -120,6 +120,8 @@ static void prepare(const qw_mm *mm, int ith, int nth) {
 
 typedef struct {
     int8_t *codes;
+    const int8_t *B; // the B tiles: codes, or for Q8_0 the r16 group's own code vectors
+    size_t bstride;  // bytes from one block's B tile to the next
     float *S;
     int32_t *M; // Q4_K, per super-block: 4 vectors of min pairs (m_j | m_j+2 << 16, j = 0, 1, 4, 5), then dmin
     int64_t cap; // blocks
@@ -139,12 +141,18 @@ static int panel_reserve(panel *p, int64_t nb) {
     return p->cap > 0;
 }
 
+// Q8_0's r16 code vectors are already signed codes in B's layout, 8 rows of 64 bytes after the block's
+// 16 scales: its B tiles are read in place and only the scales are converted (Q8_0 prefill: pack_panel
+// took 5% of it).
 static void pack_panel(panel *p, int kind, const uint8_t *g, int64_t nb) {
     const int bb = kind == K_Q8_0 ? 34 : 18;
     const __m512i z = _mm512_set1_epi8((char)zero32(kind));
+    p->B = kind == K_Q8_0 ? (const int8_t *)g + 32 : p->codes;
+    p->bstride = kind == K_Q8_0 ? 16 * 34 : 512;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * bb;
         _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)));
+        if (kind == K_Q8_0) continue;
         __m512i c[8];
         codes32(kind, blk + 32, c); // unsigned, dword q = elements 4q .. 4q + 3 of each row
         for (int q = 0; q < 8; q++) _mm512_store_si512(p->codes + 512 * b + 64 * q, _mm512_sub_epi8(c[q], z));
@@ -209,19 +217,19 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
         _tile_loadd(4, a + 512 * b, 32);
-        _tile_loadd(6, p->codes + 512 * b, 64);
+        _tile_loadd(6, p->B + p->bstride * b, 64);
         _tile_zero(0);
         _tile_dpbssd(0, 4, 6);
         _tile_loadd(5, a + 512 * (b + 1), 32);
-        _tile_loadd(7, p->codes + 512 * (b + 1), 64);
+        _tile_loadd(7, p->B + p->bstride * (b + 1), 64);
         _tile_zero(1);
         _tile_dpbssd(1, 5, 7);
         _tile_loadd(4, a + 512 * (b + 2), 32);
-        _tile_loadd(6, p->codes + 512 * (b + 2), 64);
+        _tile_loadd(6, p->B + p->bstride * (b + 2), 64);
         _tile_zero(2);
         _tile_dpbssd(2, 4, 6);
         _tile_loadd(5, a + 512 * (b + 3), 32);
-        _tile_loadd(7, p->codes + 512 * (b + 3), 64);
+        _tile_loadd(7, p->B + p->bstride * (b + 3), 64);
         _tile_zero(3);
         _tile_dpbssd(3, 5, 7);
         _tile_stored(0, cbuf[0], 64);
@@ -235,7 +243,7 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
     }
     for (; b < nb; b++) {
         _tile_loadd(4, a + 512 * b, 32);
-        _tile_loadd(6, p->codes + 512 * b, 64);
+        _tile_loadd(6, p->B + p->bstride * b, 64);
         _tile_zero(0);
         _tile_dpbssd(0, 4, 6);
         _tile_stored(0, cbuf[0], 64);
