@@ -144,6 +144,15 @@ static void test_matmul(int level) {
     }
 }
 
+// x rounded to the nearest bf16, ties to even (finite x), as a float.
+static float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
 // The r16 layout: packing then unpacking gives the same bytes, a row read from r16 equals the row's
 // dequantization, and qw_matmul_w on r16 equals qw_matmul on the rows: both see the same int8
 // activations and exact integer block sums, so only the f32 combination of blocks differs (bound
@@ -182,8 +191,18 @@ static void check_r16(qw_type t, int64_t N, int64_t K, int64_t n, int level) {
         for (int64_t tok = 0; tok < n; tok++) {
             double s = 0;
             for (int64_t k = 0; k < K; k++) s += fabs((double)a[k] * x[tok * K + k]);
-            double e = fabs((double)y[tok * N + o] - yr[tok * N + o]);
-            if (e > 1e-5 * s + 1e-30 && !bad++)
+            // The AMX-BF16 GEMM rounds weights and activations to bf16 where the rows' kernels quantize
+            // activations to int8 blocks: it is checked against the products of the bf16 values instead,
+            // exact in double, within its f32 accumulation.
+            const int bf16 = level == QW_ISA_AMX && n >= QW_QGEMM_BF16_MIN_N && N % 32 == 0 &&
+                             qw_type_get(t)->block_size == 32;
+            double ref = yr[tok * N + o];
+            if (bf16) {
+                ref = 0;
+                for (int64_t k = 0; k < K; k++) ref += (double)bf16_round(a[k]) * bf16_round(x[tok * K + k]);
+            }
+            double e = fabs((double)y[tok * N + o] - ref);
+            if (e > (bf16 ? 1e-4 : 1e-5) * s + 1e-30 && !bad++)
                 fprintf(stderr, "%s %s r16 N=%lld K=%lld n=%lld: y[%lld][%lld] = %g, rows %g\n", qw_cpu_level_name(level),
                         qw_type_name(t), (long long)N, (long long)K, (long long)n, (long long)tok, (long long)o,
                         y[tok * N + o], yr[tok * N + o]);
@@ -205,6 +224,7 @@ static void test_r16(int level) {
         if (qw_type_get(t)->block_size == 32) check_r16(t, 32, 32 * 37, 20, level); // an odd count of blocks
         check_r16(t, 64, 1024, 33, level); // rows in 32s (the AMX Q4_K GEMM's pairs of groups), tokens padded
         check_r16(t, 64, 256, 8, level);
+        check_r16(t, 64, 512, 70, level); // the AMX-BF16 GEMM (from 64 tokens): two pairs of tiles and a part
     }
     CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
 }

@@ -46,8 +46,9 @@ static void detect(qw_cpu_features *f) {
         __cpuid_count(7, 1, a, b, c, d);
         f->avx512bf16 = (a >> 5) & 1;
     }
-    // AMX-TILE and AMX-INT8, the OS saving tile config and data (XCR0 bits 17, 18), and its permission
-    f->amx = zmm_ok && ((edx7 >> 24) & 1) && ((edx7 >> 25) & 1) && (xcr0 & 0x60000) == 0x60000 && qw_amx_enable();
+    // AMX-TILE, -INT8 and -BF16, the OS saving tile config and data (XCR0 bits 17, 18), and its permission
+    f->amx = zmm_ok && ((edx7 >> 24) & 1) && ((edx7 >> 25) & 1) && ((edx7 >> 22) & 1) && (xcr0 & 0x60000) == 0x60000 &&
+             qw_amx_enable();
 }
 #else
 static void detect(qw_cpu_features *f) { memset(f, 0, sizeof *f); }

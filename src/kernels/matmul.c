@@ -126,7 +126,8 @@ size_t qw_mm_work_bytes(qw_type wtype, int64_t N, int64_t K, int64_t n) {
     if (qw_act_kind_of(wtype) != QW_ACT_NONE) { // the dot kernels' rows, or the GEMMs': the VNNI one's
         // tiles, or the AMX one's rows in whole pairs of tiles of 16
         if (n < QW_QGEMM_MIN_N) return (size_t)n * qw_act_row_bytes(wtype, K);
-        size_t tiles = qw_qgemm_work_bytes(wtype, K, n), rows = (size_t)qw_round_up(n, 32) * qw_act_row_bytes(wtype, K);
+        size_t ab = qw_act_row_bytes(wtype, K), bf = (size_t)K * 2, tiles = qw_qgemm_work_bytes(wtype, K, n);
+        size_t rows = (size_t)qw_round_up(n, 32) * (ab > bf ? ab : bf); // (bf16 rows: qgemm_bf16_amx.c)
         return tiles > rows ? tiles : rows;
     }
     if (wtype != QW_TYPE_BF16 || n < 2) return 0;

@@ -372,7 +372,8 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 void qw_mm_plan_qgemm_amx(qw_mm *mm) {
-    if (mm->n < QW_QGEMM_MIN_N || !mm->r16 || amx_kind(mm->wtype) < 0) return;
+    qw_mm_plan_qgemm_amx_bf16(mm); // long prompts of the 32-element types
+    if (mm->rows || mm->n < QW_QGEMM_MIN_N || !mm->r16 || amx_kind(mm->wtype) < 0) return;
     const int kq = mm->wtype == QW_TYPE_Q4_K;
     if (kq && mm->N % 32 != 0) return; // (every Qwen2.5 shape is a multiple of 32)
     mm->prepare = prepare;
