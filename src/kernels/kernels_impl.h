@@ -67,7 +67,7 @@ void qw_mm_plan_q6k_many_avx2(qw_mm *mm);
 // holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by
 // side, then per group of 32 elements (16 for Q6_K) three runs of QW_QGEMM_NT values (see that file).
 #define QW_QGEMM_MIN_N 8
-// From this many tokens on, the AMX level dequantizes Q8_0, Q4_0 and IQ4_NL panels to bf16 once per
+// From this many tokens on, the AMX level dequantizes Q8_0, Q4_0, IQ4_NL and Q4_K panels to bf16 once per
 // matmul and multiplies in AMX-BF16 tiles (x86/qgemm_bf16_amx.c; activations as bf16, not int8).
 #define QW_QGEMM_BF16_MIN_N 64
 void qw_mm_plan_qgemm_amx_bf16(qw_mm *mm);

@@ -1,5 +1,5 @@
 // kernels/x86/qgemm_bf16_amx: quantized-weight matmul for long prompts with AMX-BF16 tiles, for the r16
-// matrices of the types with one scale per 32 elements (Q8_0, Q4_0, IQ4_NL).
+// matrices of Q8_0, Q4_0, IQ4_NL and Q4_K.
 //
 // The int8 AMX GEMM (qgemm_amx.c) must take each block's int32 tile out to memory and scale it with
 // AVX-512, because every block of 32 has its own weight and activation scale: one tile store per 8192
@@ -27,11 +27,14 @@ static const alignas(64) tile_config g_config = {
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
 
+#define K_Q4_K 3 // next to r16_x86.h's kinds of 32-element blocks
+
 static int bf16_kind(qw_type t) {
     switch (t) {
     case QW_TYPE_Q4_0: return K_Q4_0;
     case QW_TYPE_IQ4_NL: return K_IQ4_NL;
     case QW_TYPE_Q8_0: return K_Q8_0;
+    case QW_TYPE_Q4_K: return K_Q4_K;
     default: return -1;
     }
 }
@@ -76,40 +79,78 @@ static uint16_t *panel_reserve(int j, int64_t nb) {
     return g_panel[j].B;
 }
 
+// lane l of part k: the scale of row 4k + l / 4
+static inline __attribute__((always_inline)) void expand_rows(__m512 v, __m512 e[4]) {
+    const __m512i i0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), four = _mm512_set1_epi32(4);
+    e[0] = _mm512_permutexvar_ps(i0, v);
+    e[1] = _mm512_permutexvar_ps(_mm512_add_epi32(i0, four), v);
+    e[2] = _mm512_permutexvar_ps(_mm512_add_epi32(i0, _mm512_add_epi32(four, four)), v);
+    e[3] = _mm512_permutexvar_ps(_mm512_add_epi32(i0, _mm512_set1_epi32(12)), v);
+}
+
+// f: dword q of 16 rows as 4 vectors of 4 rows x 4 f32 (part k: rows 4k .. 4k + 3); its bf16 pairs 2q
+// (even dwords) and 2q + 1 (odd ones) to out.
+static inline __attribute__((always_inline)) void store_pairs(const __m512 f[4], uint16_t *out, int q) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(f[1], f[0]), hi = (__m512i)_mm512_cvtne2ps_pbh(f[3], f[2]);
+    _mm512_store_si512(out + 32 * (2 * q), _mm512_permutex2var_epi32(lo, even, hi));
+    _mm512_store_si512(out + 32 * (2 * q + 1), _mm512_permutex2var_epi32(lo, odd, hi));
+}
+
+// The 4 parts of 64 code bytes as f32.
+static inline __attribute__((always_inline)) void parts_f32(__m512i v, __m512 f[4]) {
+    f[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_castsi512_si128(v)));
+    f[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 1)));
+    f[2] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 2)));
+    f[3] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 3)));
+}
+
 // d * (c - z) of one r16 group's 16 rows as bf16 pairs. The codes of dword q (elements 4q .. 4q + 3 of
 // each row, row r at bytes 4r ..) become 4 bf16 per row; the even dwords of those are pair 2q, the odd
 // ones pair 2q + 1.
 static void dequant_panel(uint16_t *B, int kind, const uint8_t *g, int64_t nb) {
     const int bb = kind == K_Q8_0 ? 34 : 18;
     const __m512i z = _mm512_set1_epi8((char)zero32(kind));
-    // lane l of part k: the scale of row 4k + l / 4
-    const __m512i sidx[4] = {
-        _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-        _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4),
-        _mm512_set_epi32(11, 11, 11, 11, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8),
-        _mm512_set_epi32(15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 13, 13, 12, 12, 12, 12)};
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * bb;
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
         __m512 S[4];
-        for (int k = 0; k < 4; k++) S[k] = _mm512_permutexvar_ps(sidx[k], d);
+        expand_rows(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)), S);
         __m512i c[8];
         codes32(kind, blk + 32, c);
-        uint16_t *out = B + 512 * b;
         for (int q = 0; q < 8; q++) {
-            const __m512i v = _mm512_sub_epi8(c[q], z); // signed codes
-            // part k: bytes 16k .. 16k + 15, rows 4k .. 4k + 3
-            const __m512 f[4] = {
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_castsi512_si128(v))), S[0]),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 1))), S[1]),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 2))), S[2]),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 3))), S[3])};
-            // rows 0..7 and 8..15, 4 bf16 each
-            const __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(f[1], f[0]), hi = (__m512i)_mm512_cvtne2ps_pbh(f[3], f[2]);
-            _mm512_store_si512(out + 32 * (2 * q), _mm512_permutex2var_epi32(lo, even, hi));
-            _mm512_store_si512(out + 32 * (2 * q + 1), _mm512_permutex2var_epi32(lo, odd, hi));
+            __m512 f[4];
+            parts_f32(_mm512_sub_epi8(c[q], z), f); // signed codes
+            for (int k = 0; k < 4; k++) f[k] = _mm512_mul_ps(f[k], S[k]);
+            store_pairs(f, B + 512 * b, q);
+        }
+    }
+}
+
+// Q4_K: d * sc_j * c - dmin * m_j per sub-block j of 32 (two roundings, as the reference dequantizes),
+// from the r16 group of 144 bytes per row and super-block (see qr16_avx512vnni.c).
+static void dequant_panel_q4_k(uint16_t *B, const uint8_t *g, int64_t nsb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), byte0 = _mm512_set1_epi32(0xFF);
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *blk = g + (size_t)sb * 16 * 144, *qs = blk + 256;
+        __m512 d, dmin;
+        q4k_d(blk, &d, &dmin);
+        __m512i sc03, sc47, m03, m47;
+        q4k_scales(blk, &sc03, &sc47, &m03, &m47);
+        for (int j = 0; j < 8; j++) {
+            const int sh = 8 * (j & 3);
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc03 : sc47, sh), byte0);
+            const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? m03 : m47, sh), byte0);
+            __m512 S[4], M[4];
+            expand_rows(_mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)), S);
+            expand_rows(_mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)), M);
+            for (int i = 0; i < 8; i++) { // dword i of sub-block j: nibble dword 8 (j / 2) + i, low or high
+                const __m512i v = _mm512_loadu_si512(qs + 64 * (8 * (j / 2) + i));
+                __m512 f[4];
+                parts_f32(j & 1 ? _mm512_and_si512(_mm512_srli_epi16(v, 4), m4) : _mm512_and_si512(v, m4), f);
+                for (int k = 0; k < 4; k++) f[k] = _mm512_sub_ps(_mm512_mul_ps(f[k], S[k]), M[k]);
+                store_pairs(f, B + 512 * (8 * sb + j), i);
+            }
         }
     }
 }
@@ -164,8 +205,11 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
     _tile_loadconfig(&g_config);
     const uint16_t *a = mm->work;
     for (int64_t r = r1_0; r < r1_1; r += 32) {
-        dequant_panel(B0, kind, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, nb);
-        dequant_panel(B1, kind, (const uint8_t *)mm->W + (size_t)(r / 16 + 1) * gb, nb);
+        for (int j = 0; j < 2; j++) {
+            const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16 + j) * gb;
+            if (kind == K_Q4_K) dequant_panel_q4_k(j ? B1 : B0, g, K / QW_QK_K);
+            else dequant_panel(j ? B1 : B0, kind, g, nb);
+        }
         for (int64_t t0 = 0; t0 < n; t0 += 2 * TOK) {
             const int ntok = n - t0 < 2 * TOK ? (int)(n - t0) : 2 * TOK;
             block22(B0, B1, nb, a + t0 * K, a + (t0 + TOK) * K, mm->y + t0 * N + r, N, ntok);
