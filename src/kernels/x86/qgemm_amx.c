@@ -15,28 +15,18 @@
 // sub-block's f32 scale d * sc_j is applied per row (one fma per token), and once per super-block its
 // activation scale and the mins, -dmin * sum_j m_j * (code sum of sub-block j), which are 4 vpdpwssd of
 // min pairs with code-sum pairs per token, as in the VNNI GEMM.
-#include "r16_x86.h"
-
-#include <stdalign.h>
+#include "amx_x86.h"
 
 #if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
 
-#define TOK 16 // tokens per A tile and per accumulator set
+#define TOK QW_AMX_TOK
 
 // Tile registers: 0-3 products (C); 4, 5 activations (A, 16 tokens x 32 bytes); 6, 7 weights (B,
 // 8 rows of 64 bytes: 32 codes of 16 rows).
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-// A constant in memory: built on the stack, gcc 12 dropped the stores that ldtilecfg reads (it keeps
-// only the first byte), and the first tile load then faulted as unconfigured.
-static const alignas(64) tile_config g_config = {
+static const alignas(64) qw_amx_tile_config g_config = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 32, 32, 64, 64},
     .rows = {16, 16, 16, 16, 16, 16, 8, 8},
@@ -51,18 +41,6 @@ int qw_amx_enable(void) {
 #else
     return 0;
 #endif
-}
-
-#define K_Q4_K 3 // next to r16_x86.h's kinds of 32-element blocks
-
-static int amx_kind(qw_type t) {
-    switch (t) {
-    case QW_TYPE_Q4_0: return K_Q4_0;
-    case QW_TYPE_IQ4_NL: return K_IQ4_NL;
-    case QW_TYPE_Q8_0: return K_Q8_0;
-    case QW_TYPE_Q4_K: return K_Q4_K;
-    default: return -1;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -349,7 +327,7 @@ static void rows_q4_k(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
-    const int kind = amx_kind(mm->wtype);
+    const int kind = qw_amx_kind(mm->wtype);
     const int64_t K = mm->K, N = mm->N, n = mm->n, nb = K / 32;
     const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
     panel *p = g_panel;
@@ -373,7 +351,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 
 void qw_mm_plan_qgemm_amx(qw_mm *mm) {
     qw_mm_plan_qgemm_amx_bf16(mm); // long prompts of the 32-element types
-    if (mm->rows || mm->n < QW_QGEMM_MIN_N || !mm->r16 || amx_kind(mm->wtype) < 0) return;
+    if (mm->rows || mm->n < QW_QGEMM_MIN_N || !mm->r16 || qw_amx_kind(mm->wtype) < 0) return;
     const int kq = mm->wtype == QW_TYPE_Q4_K;
     if (kq && mm->N % 32 != 0) return; // (every Qwen2.5 shape is a multiple of 32)
     mm->prepare = prepare;

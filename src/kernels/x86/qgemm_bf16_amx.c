@@ -8,36 +8,16 @@
 // all of K and are stored once, straight into y. bf16 keeps 8 significant bits: each product is within
 // 2^-8 of exact, where the int8 activations of the other kernels are within max|x of the block| / 254.
 // Four C tiles (two A tiles of 16 tokens x two panels) hide the products' latency.
-#include "r16_x86.h"
+#include "amx_x86.h"
 
-#include <stdalign.h>
-
-#define TOK 16
+#define TOK QW_AMX_TOK
 
 // Tiles 0-3 C (16 x 16 f32), 4-5 A (16 tokens x 32 bf16), 6-7 B (16 pairs x 16 rows x 2 bf16).
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-static const alignas(64) tile_config g_config = {
+static const alignas(64) qw_amx_tile_config g_config = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
-
-#define K_Q4_K 3 // next to r16_x86.h's kinds of 32-element blocks
-
-static int bf16_kind(qw_type t) {
-    switch (t) {
-    case QW_TYPE_Q4_0: return K_Q4_0;
-    case QW_TYPE_IQ4_NL: return K_IQ4_NL;
-    case QW_TYPE_Q8_0: return K_Q8_0;
-    case QW_TYPE_Q4_K: return K_Q4_K;
-    default: return -1;
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // prepare: tile T's block b (of 32) is 16 tokens x 32 bf16, 1 KB at work + 1024 (T nb + b); tokens past
@@ -196,7 +176,7 @@ static void block22(const uint16_t *B0, const uint16_t *B1, int64_t nb, const ui
 }
 
 static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
-    const int kind = bf16_kind(mm->wtype);
+    const int kind = qw_amx_kind(mm->wtype);
     const int64_t K = mm->K, N = mm->N, n = mm->n, nb = K / 32;
     const size_t gb = 16 * qw_type_row_bytes(mm->wtype, K);
     uint16_t *B0 = panel_reserve(0, nb), *B1 = panel_reserve(1, nb);
@@ -219,7 +199,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 void qw_mm_plan_qgemm_amx_bf16(qw_mm *mm) {
-    if (mm->n < QW_QGEMM_BF16_MIN_N || !mm->r16 || bf16_kind(mm->wtype) < 0 || mm->N % 32 != 0) return;
+    if (mm->n < QW_QGEMM_BF16_MIN_N || !mm->r16 || qw_amx_kind(mm->wtype) < 0 || mm->N % 32 != 0) return;
     mm->prepare = prepare;
     mm->rows = rows;
     mm->row_align = 32;
