@@ -144,15 +144,6 @@ static void test_matmul(int level) {
     }
 }
 
-// x rounded to the nearest bf16, ties to even (finite x), as a float.
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 // The r16 layout: packing then unpacking gives the same bytes, a row read from r16 equals the row's
 // dequantization, and qw_matmul_w on r16 equals qw_matmul on the rows: both see the same int8
 // activations and exact integer block sums, so only the f32 combination of blocks differs (bound
@@ -199,7 +190,8 @@ static void check_r16(qw_type t, int64_t N, int64_t K, int64_t n, int level) {
             double ref = yr[tok * N + o];
             if (bf16) {
                 ref = 0;
-                for (int64_t k = 0; k < K; k++) ref += (double)bf16_round(a[k]) * bf16_round(x[tok * K + k]);
+                for (int64_t k = 0; k < K; k++)
+                    ref += (double)qw_bf16_to_f32(qw_f32_to_bf16(a[k])) * qw_bf16_to_f32(qw_f32_to_bf16(x[tok * K + k]));
             }
             double e = fabs((double)y[tok * N + o] - ref);
             if (e > (bf16 ? 1e-4 : 1e-5) * s + 1e-30 && !bad++)

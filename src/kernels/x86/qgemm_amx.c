@@ -2,8 +2,8 @@
 // tiles, for the r16 matrices of the types with one scale per 32 elements (Q8_0, Q4_0, IQ4_NL) and of
 // Q4_K (below the first ones).
 //
-// One TDPBSSD multiplies a tile of 16 tokens x 32 activation codes (int8, the rows qw_act_quantize writes,
-// read in place with the row stride) by a tile of 32 x 16 weight codes (int8, rows of 4 codes of each of
+// One TDPBSSD multiplies a tile of 16 tokens x 32 activation codes (int8, as qw_act_quantize rounds them,
+// regrouped by tile in prepare) by a tile of 32 x 16 weight codes (int8, rows of 4 codes of each of
 // 16 weight rows: the dword interleave the r16 layout already has), 8192 multiply-adds into 16 x 16 int32.
 // The weight codes are made signed once per matmul (c - Z: Q4_0's nibble - 8, Q8_0's bytes as they are,
 // IQ4_NL's grid values), so no code-sum correction is needed. A tile's K is one block of 32 because each
@@ -140,22 +140,19 @@ static void pack_panel(panel *p, int kind, const uint8_t *g, int64_t nb) {
 // Q4_K's r16 group (144 bytes per row and super-block: d | dmin, 3 dwords of scales, 32 of nibbles: dword
 // 8 ch + i holds elements 64 ch + 4 i .. in its low nibbles, 64 ch + 32 + 4 i .. in its high ones).
 static void pack_panel_q4_k(panel *p, const uint8_t *g, int64_t nsb) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), byte0 = _mm512_set1_epi32(0xFF), word0 = _mm512_set1_epi32(0x00FF00FF);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = g + (size_t)sb * 16 * 144;
         __m512 d, dmin;
         q4k_d(blk, &d, &dmin);
         __m512i sc03, sc47, m03, m47;
         q4k_scales(blk, &sc03, &sc47, &m03, &m47);
-        for (int j = 0; j < 8; j++) {
-            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc03 : sc47, 8 * (j & 3)), byte0);
-            _mm512_store_ps(p->S + 16 * (8 * sb + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
-        }
+        for (int j = 0; j < 8; j++)
+            _mm512_store_ps(p->S + 16 * (8 * sb + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(q4k_sub(sc03, sc47, j))));
         int32_t *M = p->M + 80 * sb;
-        _mm512_store_si512(M, _mm512_and_si512(m03, word0));
-        _mm512_store_si512(M + 16, _mm512_and_si512(_mm512_srli_epi32(m03, 8), word0));
-        _mm512_store_si512(M + 32, _mm512_and_si512(m47, word0));
-        _mm512_store_si512(M + 48, _mm512_and_si512(_mm512_srli_epi32(m47, 8), word0));
+        __m512i mp[4];
+        q4k_min_pairs(m03, m47, mp);
+        for (int q = 0; q < 4; q++) _mm512_store_si512(M + 16 * q, mp[q]);
         _mm512_store_ps((float *)(M + 64), dmin);
         const uint8_t *qs = blk + 256;
         for (int ch = 0; ch < 4; ch++)
@@ -350,7 +347,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 void qw_mm_plan_qgemm_amx(qw_mm *mm) {
-    qw_mm_plan_qgemm_amx_bf16(mm); // long prompts of the 32-element types
+    qw_mm_plan_qgemm_amx_bf16(mm); // long prompts (qgemm_bf16_amx.c)
     if (mm->rows || mm->n < QW_QGEMM_MIN_N || !mm->r16 || qw_amx_kind(mm->wtype) < 0) return;
     const int kq = mm->wtype == QW_TYPE_Q4_K;
     if (kq && mm->N % 32 != 0) return; // (every Qwen2.5 shape is a multiple of 32)

@@ -110,7 +110,7 @@ static void dequant_panel(uint16_t *B, int kind, const uint8_t *g, int64_t nb) {
 // Q4_K: d * sc_j * c - dmin * m_j per sub-block j of 32 (two roundings, as the reference dequantizes),
 // from the r16 group of 144 bytes per row and super-block (see qr16_avx512vnni.c).
 static void dequant_panel_q4_k(uint16_t *B, const uint8_t *g, int64_t nsb) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), byte0 = _mm512_set1_epi32(0xFF);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = g + (size_t)sb * 16 * 144, *qs = blk + 256;
         __m512 d, dmin;
@@ -118,12 +118,9 @@ static void dequant_panel_q4_k(uint16_t *B, const uint8_t *g, int64_t nsb) {
         __m512i sc03, sc47, m03, m47;
         q4k_scales(blk, &sc03, &sc47, &m03, &m47);
         for (int j = 0; j < 8; j++) {
-            const int sh = 8 * (j & 3);
-            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc03 : sc47, sh), byte0);
-            const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? m03 : m47, sh), byte0);
             __m512 S[4], M[4];
-            expand_rows(_mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)), S);
-            expand_rows(_mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)), M);
+            expand_rows(_mm512_mul_ps(d, _mm512_cvtepi32_ps(q4k_sub(sc03, sc47, j))), S);
+            expand_rows(_mm512_mul_ps(dmin, _mm512_cvtepi32_ps(q4k_sub(m03, m47, j))), M);
             for (int i = 0; i < 8; i++) { // dword i of sub-block j: nibble dword 8 (j / 2) + i, low or high
                 const __m512i v = _mm512_loadu_si512(qs + 64 * (8 * (j / 2) + i));
                 __m512 f[4];

@@ -68,7 +68,6 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     const size_t bb = five ? 176 : 144;
-    const __m512i byte0 = _mm512_set1_epi32(0xFF), word0 = _mm512_set1_epi32(0x00FF00FF);
     __m512 acc[QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
@@ -78,8 +77,8 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
         __m512i sc03, sc47, m03, m47;
         q4k_scales(blk, &sc03, &sc47, &m03, &m47);
         // mins as int16 pairs: (m0, m2), (m1, m3), (m4, m6), (m5, m7)
-        const __m512i mp[4] = {_mm512_and_si512(m03, word0), _mm512_and_si512(_mm512_srli_epi32(m03, 8), word0),
-                               _mm512_and_si512(m47, word0), _mm512_and_si512(_mm512_srli_epi32(m47, 8), word0)};
+        __m512i mp[4];
+        q4k_min_pairs(m03, m47, mp);
         __m512i isum[QW_QDOT_NT_MAX], msum[QW_QDOT_NT_MAX];
         for (int t = 0; t < NT; t++) {
             const int32_t *s = a[t].s + 16 * b; // sums per 16 elements
@@ -98,10 +97,7 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
         }
         const uint8_t *qs = blk + (five ? 768 : 256), *qh = blk + 256;
         for (int ch = 0; ch < 4; ch++) {
-            const __m512i sc4 = ch < 2 ? sc03 : sc47;
-            const int sh = 16 * (ch & 1); // sub-blocks 2ch, 2ch + 1 are bytes (2ch & 3), (2ch & 3) + 1
-            const __m512i sl = _mm512_and_si512(_mm512_srli_epi32(sc4, sh), byte0);
-            const __m512i sh_ = _mm512_and_si512(_mm512_srli_epi32(sc4, sh + 8), byte0);
+            const __m512i sl = q4k_sub(sc03, sc47, 2 * ch), sh_ = q4k_sub(sc03, sc47, 2 * ch + 1);
             __m512i lo[8], hi[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++) {

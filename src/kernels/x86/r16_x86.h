@@ -52,6 +52,20 @@ QW_INLINE void q4k_scales(const uint8_t *blk, __m512i *sc03, __m512i *sc47, __m5
     *m47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4), _mm512_and_si512(_mm512_srli_epi32(B, 2), hi2));
 }
 
+// Sub-block j's scale (or min) of 16 rows as int32 lanes, from q4k_scales' sc03/sc47 (or m03/m47).
+QW_INLINE __m512i q4k_sub(__m512i v03, __m512i v47, int j) {
+    return _mm512_and_si512(_mm512_srli_epi32(j < 4 ? v03 : v47, 8 * (j & 3)), _mm512_set1_epi32(0xFF));
+}
+
+// The mins as int16 pairs for vpdpwssd against code-sum pairs: (m0, m2), (m1, m3), (m4, m6), (m5, m7).
+QW_INLINE void q4k_min_pairs(__m512i m03, __m512i m47, __m512i mp[4]) {
+    const __m512i word0 = _mm512_set1_epi32(0x00FF00FF);
+    mp[0] = _mm512_and_si512(m03, word0);
+    mp[1] = _mm512_and_si512(_mm512_srli_epi32(m03, 8), word0);
+    mp[2] = _mm512_and_si512(m47, word0);
+    mp[3] = _mm512_and_si512(_mm512_srli_epi32(m47, 8), word0);
+}
+
 // Q4_K's d and dmin of 16 rows (dword 0 of a super-block: d | dmin << 16) as f32.
 QW_INLINE void q4k_d(const uint8_t *blk, __m512 *d, __m512 *dmin) {
     const __m512i dd = _mm512_loadu_si512(blk);
