@@ -190,23 +190,19 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
     __m512 acc[TOK];
     for (int t = 0; t < TOK; t++) acc[t] = _mm512_setzero_ps();
     int64_t b = 0;
+// block bk's product into C tile tc through A tile ta and B tile tb (tile numbers must be literals)
+#define BLOCK_PRODUCT(tc, ta, tb, bk)                                                                  \
+    do {                                                                                               \
+        _tile_loadd(ta, a + 512 * (bk), 32);                                                           \
+        _tile_loadd(tb, p->B + p->bstride * (bk), 64);                                                 \
+        _tile_zero(tc);                                                                                \
+        _tile_dpbssd(tc, ta, tb);                                                                      \
+    } while (0)
     for (; b + 4 <= nb; b += 4) {
-        _tile_loadd(4, a + 512 * b, 32);
-        _tile_loadd(6, p->B + p->bstride * b, 64);
-        _tile_zero(0);
-        _tile_dpbssd(0, 4, 6);
-        _tile_loadd(5, a + 512 * (b + 1), 32);
-        _tile_loadd(7, p->B + p->bstride * (b + 1), 64);
-        _tile_zero(1);
-        _tile_dpbssd(1, 5, 7);
-        _tile_loadd(4, a + 512 * (b + 2), 32);
-        _tile_loadd(6, p->B + p->bstride * (b + 2), 64);
-        _tile_zero(2);
-        _tile_dpbssd(2, 4, 6);
-        _tile_loadd(5, a + 512 * (b + 3), 32);
-        _tile_loadd(7, p->B + p->bstride * (b + 3), 64);
-        _tile_zero(3);
-        _tile_dpbssd(3, 5, 7);
+        BLOCK_PRODUCT(0, 4, 6, b);
+        BLOCK_PRODUCT(1, 5, 7, b + 1);
+        BLOCK_PRODUCT(2, 4, 6, b + 2);
+        BLOCK_PRODUCT(3, 5, 7, b + 3);
         _tile_stored(0, cbuf[0], 64);
         _tile_stored(1, cbuf[1], 64);
         _tile_stored(2, cbuf[2], 64);
@@ -217,14 +213,12 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
         scale_into(acc, cbuf[3], _mm512_load_ps(p->S + 16 * (b + 3)), dx + 16 * (b + 3));
     }
     for (; b < nb; b++) {
-        _tile_loadd(4, a + 512 * b, 32);
-        _tile_loadd(6, p->B + p->bstride * b, 64);
-        _tile_zero(0);
-        _tile_dpbssd(0, 4, 6);
+        BLOCK_PRODUCT(0, 4, 6, b);
         _tile_stored(0, cbuf[0], 64);
         scale_into(acc, cbuf[0], _mm512_load_ps(p->S + 16 * b), dx + 16 * b);
     }
     for (int t = 0; t < ntok; t++) _mm512_storeu_ps(y + (size_t)t * N, acc[t]);
+#undef BLOCK_PRODUCT
 }
 
 // accsb[t][0 .. 15] (= or +=) f32(C[t]) * S, rows 32 floats apart.
