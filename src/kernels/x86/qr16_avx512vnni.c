@@ -39,10 +39,18 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
         const int32_t *x = a[t].q + 8 * b;
         // two chains of 4 dependent vpdpbusd: elements 0..15 and 16..31
         __m512i s0 = _mm512_set1_epi32(-z * a[t].s[b]), s1 = _mm512_setzero_si512();
+        if (kind == K_Q8_0 && NT == 1) { // rolled: 3-6% faster than unrolled for Q8_0 (gate/up, 2 threads)
+#pragma GCC unroll 1
+            for (int i = 0; i < 4; i++) {
+                s0 = _mm512_dpbusd_epi32(s0, c[i], _mm512_set1_epi32(x[i]));
+                s1 = _mm512_dpbusd_epi32(s1, c[4 + i], _mm512_set1_epi32(x[4 + i]));
+            }
+        } else {
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            s0 = _mm512_dpbusd_epi32(s0, c[i], _mm512_set1_epi32(x[i]));
-            s1 = _mm512_dpbusd_epi32(s1, c[4 + i], _mm512_set1_epi32(x[4 + i]));
+            for (int i = 0; i < 4; i++) {
+                s0 = _mm512_dpbusd_epi32(s0, c[i], _mm512_set1_epi32(x[i]));
+                s1 = _mm512_dpbusd_epi32(s1, c[4 + i], _mm512_set1_epi32(x[4 + i]));
+            }
         }
         if (kind == K_Q4_0) s1 = _mm512_srai_epi32(s1, 4);
         const __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
@@ -53,10 +61,13 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
 QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
     const int64_t nb = K / 32;
-    // Even and odd blocks into their own accumulators, so that one fmadd chain does not bound a token.
+    // One token: even and odd blocks into their own accumulators, so that one fmadd chain does not bound
+    // it (Q4_0 and IQ4_NL; Q8_0's longer block measured 3-6% slower so). More tokens are chains enough.
     __m512 even[QW_QDOT_NT_MAX], odd[QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) even[t] = odd[t] = _mm512_setzero_ps();
     int64_t b = 0;
+    if (NT > 1 || kind == K_Q8_0)
+        for (; b < nb; b++) block32(kind, NT, g + (size_t)b * bb, b, a, even);
     for (; b + 1 < nb; b += 2) {
         const uint8_t *blk = g + (size_t)b * bb;
         block32(kind, NT, blk, b, a, even);
