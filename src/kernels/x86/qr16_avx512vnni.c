@@ -90,8 +90,12 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // unrolled: left rolled, lo and hi went through the stack and Q5_K took 1.6 ms.
 
 QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0), bit4 = _mm512_set1_epi8(0x10);
     const size_t bb = five ? 176 : 144;
+    // Q4_K, 1 or 2 tokens: the high nibbles in place, as Q4_0's (block32), dh shifted back per token.
+    // Gate/up, 2 threads, Xeon: one token 0.435-0.462 -> 0.404-0.416 ms; at 4 tokens 5% slower (the
+    // shifts per token, and the mask's register), so not there.
+    const int inplace = !five && NT <= 2;
     __m512 acc[QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
@@ -127,7 +131,7 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
             for (int i = 0; i < 8; i++) {
                 __m512i q = _mm512_loadu_si512(qs + 64 * (8 * ch + i));
                 lo[i] = _mm512_and_si512(q, m4);
-                hi[i] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                hi[i] = inplace ? _mm512_and_si512(q, mh) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                 if (five) { // bits 2 ch and 2 ch + 1 of qh dword i to bit 4 of lo's and hi's codes
                     const __m512i h = _mm512_srl_epi16(_mm512_loadu_si512(qh + 64 * i), _mm_cvtsi32_si128(2 * ch));
                     lo[i] = _mm512_or_si512(lo[i], _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
@@ -143,6 +147,7 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
                     dl = _mm512_dpbusd_epi32(dl, lo[i], _mm512_set1_epi32(x[i]));
                     dh = _mm512_dpbusd_epi32(dh, hi[i], _mm512_set1_epi32(x[8 + i]));
                 }
+                if (inplace) dh = _mm512_srai_epi32(dh, 4);
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dl, sl), _mm512_mullo_epi32(dh, sh_)));
             }
         }
