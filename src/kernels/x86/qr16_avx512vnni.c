@@ -33,7 +33,8 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
             c[i] = _mm512_and_si512(q, m4);
             c[4 + i] = _mm512_and_si512(q, mh);
         }
-    } else codes32(kind, blk + 32, c);
+    } else
+        codes32(kind, blk + 32, c);
 #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) {
         const int32_t *x = a[t].q + 8 * b;
@@ -58,7 +59,8 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
     }
 }
 
-QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
+QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y,
+                       int64_t ys) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
     const int64_t nb = K / 32;
     // One token: even and odd blocks into their own accumulators, so that one fmadd chain does not bound
@@ -89,8 +91,10 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // thread, gate/up decode: 0.83 ms with the row kernel, 0.48 in r16 (Q4_K: 0.37). The i loops must be
 // unrolled: left rolled, lo and hi went through the stack and Q5_K took 1.6 ms.
 
-QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0), bit4 = _mm512_set1_epi8(0x10);
+QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y,
+                          int64_t ys) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0),
+                  bit4 = _mm512_set1_epi8(0x10);
     const size_t bb = five ? 176 : 144;
     // Q4_K, 1 or 2 tokens: the high nibbles in place, as Q4_0's (block32), dh shifted back per token.
     // Gate/up, 2 threads, Xeon: one token 0.435-0.462 -> 0.404-0.416 ms; at 4 tokens 5% slower (the
@@ -133,7 +137,8 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
                 lo[i] = _mm512_and_si512(q, m4);
                 hi[i] = inplace ? _mm512_and_si512(q, mh) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                 if (five) { // bits 2 ch and 2 ch + 1 of qh dword i to bit 4 of lo's and hi's codes
-                    const __m512i h = _mm512_srl_epi16(_mm512_loadu_si512(qh + 64 * i), _mm_cvtsi32_si128(2 * ch));
+                    const __m512i h =
+                        _mm512_srl_epi16(_mm512_loadu_si512(qh + 64 * i), _mm_cvtsi32_si128(2 * ch));
                     lo[i] = _mm512_or_si512(lo[i], _mm512_and_si512(_mm512_slli_epi16(h, 4), bit4));
                     hi[i] = _mm512_or_si512(hi[i], _mm512_and_si512(_mm512_slli_epi16(h, 3), bit4));
                 }
@@ -148,7 +153,8 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
                     dh = _mm512_dpbusd_epi32(dh, hi[i], _mm512_set1_epi32(x[8 + i]));
                 }
                 if (inplace) dh = _mm512_srai_epi32(dh, 4);
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dl, sl), _mm512_mullo_epi32(dh, sh_)));
+                isum[t] = _mm512_add_epi32(
+                    isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dl, sl), _mm512_mullo_epi32(dh, sh_)));
             }
         }
         for (int t = 0; t < NT; t++) {
@@ -175,7 +181,10 @@ QW_INLINE void q6k_codes(const uint8_t *v, int h, int q, __m512i c[8]) {
         __m512i hb = _mm512_loadu_si512(v + 64 * (32 + 8 * h + i));
         lo = q < 2 ? _mm512_and_si512(lo, m4) : _mm512_and_si512(_mm512_srli_epi16(lo, 4), m4);
         // bits 2q, 2q + 1 of qh to bits 4, 5 (16-bit shifts: the mask drops what crosses bytes)
-        hb = q == 0 ? _mm512_slli_epi16(hb, 4) : q == 1 ? _mm512_slli_epi16(hb, 2) : q == 2 ? hb : _mm512_srli_epi16(hb, 2);
+        hb = q == 0   ? _mm512_slli_epi16(hb, 4)
+             : q == 1 ? _mm512_slli_epi16(hb, 2)
+             : q == 2 ? hb
+                      : _mm512_srli_epi16(hb, 2);
         c[i] = _mm512_or_si512(lo, _mm512_and_si512(hb, m2));
     }
 }
@@ -213,19 +222,21 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act 
                         d0 = _mm512_dpbusd_epi32(d0, c[i], _mm512_set1_epi32(x[i]));
                         d1 = _mm512_dpbusd_epi32(d1, c[4 + i], _mm512_set1_epi32(x[4 + i]));
                     }
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0),
-                                                                         _mm512_mullo_epi32(d1, sc1)));
+                    isum[t] = _mm512_add_epi32(
+                        isum[t], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1)));
                 }
             }
         for (int t = 0; t < NT; t++)
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(a[t].d[b])), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(a[t].d[b])),
+                                     acc[t]);
     }
     store16(NT, acc, y, ys);
 }
 
 // ---------------------------------------------------------------------------------------------------
 
-static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys, int pf) {
+static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys,
+                  int pf) {
     // No software prefetch here: Zen 4's hardware prefetchers kept up without, and on an Intel Xeon with
     // AVX-512 (2 cores, KVM) the AVX2 kernels' prefetches 768 to 16384 bytes ahead changed Q4_0 nothing
     // and took 6% off Q4_K at 4 tokens (kern_bench --r16 --shape gate --threads 2, alternating). With
@@ -239,21 +250,28 @@ static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_a
 #define C4_K(NT) group_q4_k(0, NT, K, g, a, y, ys)
 #define C5_K(NT) group_q4_k(1, NT, K, g, a, y, ys)
 #define C6_K(NT) group_q6_k(NT, K, g, a, y, ys)
-    case QW_TYPE_Q6_K: QW_R16_NT_CASES(nt, C6_K) break;
-    case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
-    case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
-    case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
-    case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
-    case QW_TYPE_Q5_K: QW_R16_NT_CASES(nt, C5_K) break;
-    default: QW_ASSERT(!"r16 decode: type without a kernel");
+    case QW_TYPE_Q6_K:
+        QW_R16_NT_CASES(nt, C6_K) break;
+    case QW_TYPE_Q4_0:
+        QW_R16_NT_CASES(nt, C4_0) break;
+    case QW_TYPE_IQ4_NL:
+        QW_R16_NT_CASES(nt, CNL) break;
+    case QW_TYPE_Q8_0:
+        QW_R16_NT_CASES(nt, C8_0) break;
+    case QW_TYPE_Q4_K:
+        QW_R16_NT_CASES(nt, C4_K) break;
+    case QW_TYPE_Q5_K:
+        QW_R16_NT_CASES(nt, C5_K) break;
+    default:
+        QW_ASSERT(!"r16 decode: type without a kernel");
     }
 }
 
 static void rows(const qw_mm *mm, int64_t r0, int64_t r1) { qw_r16_rows(mm, r0, r1, group); }
 
 int qw_r16_vnni_has(qw_type t) {
-    return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K || t == QW_TYPE_Q5_K ||
-           t == QW_TYPE_Q6_K;
+    return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K ||
+           t == QW_TYPE_Q5_K || t == QW_TYPE_Q6_K;
 }
 
 void qw_mm_plan_r16_vnni(qw_mm *mm) {
