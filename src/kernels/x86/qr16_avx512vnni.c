@@ -80,6 +80,29 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     store16(NT, even, y, ys);
 }
 
+// One token against two adjacent groups (32 rows; the second group at g + gb), block by block: two
+// streams of reads, 16 KB apart for the 3B shape, where one group at a time is one. Gate/up, 2 threads,
+// Intel Xeon: Q4_0 0.39 -> 0.36 ms (a model of the loop alone: 25.9 -> 28.4 GB/s; four groups 29.0).
+QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
+    const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
+    const int64_t nb = K / 32;
+    __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0; // group 0, 1; even and odd blocks
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const uint8_t *p = g + (size_t)b * bb;
+        block32(kind, 1, p, b, a, &e0);
+        block32(kind, 1, p + gb, b, a, &e1);
+        block32(kind, 1, p + bb, b + 1, a, &o0);
+        block32(kind, 1, p + gb + bb, b + 1, a, &o1);
+    }
+    if (b < nb) {
+        block32(kind, 1, g + (size_t)b * bb, b, a, &e0);
+        block32(kind, 1, g + gb + (size_t)b * bb, b, a, &e1);
+    }
+    _mm512_storeu_ps(y, _mm512_add_ps(e0, o0));
+    _mm512_storeu_ps(y + 16, _mm512_add_ps(e1, o1));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Q4_K: super-blocks of 256 as 36 dwords per row: d | dmin << 16, the 12 scale bytes (3 dwords: A, B,
 // C as qw_get_scale_min_k4 reads them), then 32 dwords of nibbles: dword 8 ch + i holds elements
@@ -267,7 +290,33 @@ static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_a
     }
 }
 
-static void rows(const qw_mm *mm, int64_t r0, int64_t r1) { qw_r16_rows(mm, r0, r1, group); }
+static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
+    const qw_type t = mm->wtype;
+    if (mm->n != 1 || (t != QW_TYPE_Q4_0 && t != QW_TYPE_IQ4_NL && t != QW_TYPE_Q8_0)) {
+        qw_r16_rows(mm, r0, r1, group);
+        return;
+    }
+    const int kind = t == QW_TYPE_Q4_0 ? K_Q4_0 : t == QW_TYPE_IQ4_NL ? K_IQ4_NL : K_Q8_0;
+    const size_t gb = 16 * qw_type_row_bytes(t, mm->K);
+    qw_r16_act a;
+    qw_r16_acts(mm, 0, 1, &a);
+    int64_t r = r0;
+    for (; r + 32 <= r1; r += 32) {
+        const uint8_t *g = (const uint8_t *)mm->W + (size_t)(r / 16) * gb;
+        switch (kind) { // (constant kinds, for the inlined code)
+        case K_Q4_0:
+            pair32(K_Q4_0, mm->K, g, gb, &a, mm->y + r);
+            break;
+        case K_IQ4_NL:
+            pair32(K_IQ4_NL, mm->K, g, gb, &a, mm->y + r);
+            break;
+        default:
+            pair32(K_Q8_0, mm->K, g, gb, &a, mm->y + r);
+            break;
+        }
+    }
+    if (r < r1) group(t, 1, mm->K, (const uint8_t *)mm->W + (size_t)(r / 16) * gb, &a, mm->y + r, mm->N, 0);
+}
 
 int qw_r16_vnni_has(qw_type t) {
     return t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0 || t == QW_TYPE_Q4_K ||
