@@ -82,7 +82,8 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 
 // One token against two adjacent groups (32 rows; the second group at g + gb), block by block: two
 // streams of reads, 16 KB apart for the 3B shape, where one group at a time is one. Gate/up, 2 threads,
-// Intel Xeon: Q4_0 0.39 -> 0.36 ms (a model of the loop alone: 25.9 -> 28.4 GB/s; four groups 29.0).
+// Intel Xeon, medians: Q4_0 0.53 -> 0.46 ms, IQ4_NL 0.61 -> 0.48, Q8_0 0.91 -> 0.86 (a model of the loop
+// alone: 25.9 -> 28.4 GB/s, four groups 29.0). Q4_K's super-blocks so, two groups at a time, gained nothing.
 QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
     const int64_t nb = K / 32;
