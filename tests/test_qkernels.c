@@ -213,7 +213,12 @@ static void test_r16(int level) {
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) check_r16(t, 48, 512, ns[i], level);
         check_r16(t, 32, 2048 + 3 * 256, 3, level); // several blocks, odd count of super-blocks
         check_r16(t, 32, 2048 + 3 * 256, 37, level); // the GEMMs: three activation tiles, the last partial
-        if (qw_type_get(t)->block_size == 32) check_r16(t, 32, 32 * 37, 20, level); // an odd count of blocks
+        if (qw_type_get(t)->block_size == 32) {
+            check_r16(t, 32, 32 * 37, 20, level); // an odd count of blocks
+            // one token, two groups at a time and a last one alone: 16 chunks of 48 rows (matmul.c's
+            // MM_CHUNKS_PER_THREAD, 2 threads) and one of 16
+            check_r16(t, 784, 32 * 37, 1, level);
+        }
         check_r16(t, 64, 1024, 33, level); // rows in 32s (the AMX Q4_K GEMM's pairs of groups), tokens padded
         check_r16(t, 64, 256, 8, level);
         check_r16(t, 64, 512, 70, level); // the AMX-BF16 GEMM (from 64 tokens): two pairs of tiles and a part
