@@ -222,6 +222,8 @@ static void test_r16(int level) {
         check_r16(t, 64, 1024, 33, level); // rows in 32s (the AMX Q4_K GEMM's pairs of groups), tokens padded
         check_r16(t, 64, 256, 8, level);
         check_r16(t, 64, 512, 70, level); // the AMX-BF16 GEMM (from 64 tokens): two pairs of tiles and a part
+        // ... and an odd count of blocks of K (37; Q4_K 5 super-blocks)
+        check_r16(t, 64, qw_type_get(t)->block_size == 32 ? 32 * 37 : 256 * 5, 70, level);
     }
     CHECK(!qw_r16_type_ok(QW_TYPE_BF16));
 }
