@@ -219,10 +219,12 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act 
     for (int64_t b = 0; b < K / QW_QK_K; b++) {
         const uint8_t *blk = g + (size_t)b * 16 * 210, *v = blk + 32;
         // The quarters read ql and qh out of address order, which the hardware prefetcher does not
-        // follow (measured from DRAM: 7 GB/s per thread, against 30 from L3): the super-block two
-        // ahead (past the group's end: the next group's, which follows it) is fetched, 7 lines per
-        // quarter, so that the misses overlap without filling the miss buffers at once.
-        const char *ahead = (const char *)blk + 2 * 16 * 210;
+        // follow (measured from DRAM: 7 GB/s per thread, against 30 from L3): the next super-block
+        // (past the group's end: the next group's, which follows it) is fetched, 7 lines per quarter,
+        // so that the misses overlap without filling the miss buffers at once. One ahead rather than
+        // two: on an Intel Xeon (2 threads, lm_head 151936 x 2048 from DRAM, one token) 13.9 -> 11.0
+        // ms, down 0.89 -> 0.81 (none ahead: 13.5).
+        const char *ahead = (const char *)blk + 16 * 210;
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
         __m512i isum[QW_QDOT_NT_MAX];
         for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
