@@ -153,6 +153,11 @@ QW_INLINE void group_q4_k(int five, int NT, int64_t K, const uint8_t *g, const q
         }
         const uint8_t *qs = blk + (five ? 768 : 256), *qh = blk + 256;
         for (int ch = 0; ch < 4; ch++) {
+            // The next super-block (past the group's end: the next group's) is fetched, a quarter per
+            // chunk. Intel Xeon, 2 threads, lm_head 151936 x 2048 from DRAM: one token 6.8 -> 6.0 ms,
+            // 4 tokens 11.0 -> 8.4; two super-blocks ahead was slower than none (8.9 ms).
+            const char *next = (const char *)blk + 16 * bb + 4 * bb * ch;
+            for (size_t l = 0; l < 4 * bb; l += 64) _mm_prefetch(next + l, _MM_HINT_T0);
             const __m512i sl = q4k_sub(sc03, sc47, 2 * ch), sh_ = q4k_sub(sc03, sc47, 2 * ch + 1);
             __m512i lo[8], hi[8];
 #pragma GCC unroll 8
