@@ -185,7 +185,7 @@ static void check_r16(qw_type t, int64_t N, int64_t K, int64_t n, int level) {
             // The AMX-BF16 GEMM rounds weights and activations to bf16 where the rows' kernels quantize
             // activations to int8 blocks: it is checked against the products of the bf16 values instead,
             // exact in double, within its f32 accumulation.
-            const int bf16 = level == QW_ISA_AMX && n >= QW_QGEMM_BF16_MIN_N && N % 32 == 0 &&
+            const int bf16 = level == QW_ISA_AMX && n >= qw_qgemm_bf16_min_n(t) && N % 32 == 0 &&
                              (qw_type_get(t)->block_size == 32 || t == QW_TYPE_Q4_K);
             double ref = yr[tok * N + o];
             if (bf16) {

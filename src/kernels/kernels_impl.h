@@ -68,8 +68,13 @@ void qw_mm_plan_q6k_many_avx2(qw_mm *mm);
 // side, then per group of 32 elements (16 for Q6_K) three runs of QW_QGEMM_NT values (see that file).
 #define QW_QGEMM_MIN_N 8
 // From this many tokens on, the AMX level dequantizes Q8_0, Q4_0, IQ4_NL and Q4_K panels to bf16 once per
-// matmul and multiplies in AMX-BF16 tiles (x86/qgemm_bf16_amx.c; activations as bf16, not int8).
-#define QW_QGEMM_BF16_MIN_N 64
+// matmul and multiplies in AMX-BF16 tiles (x86/qgemm_bf16_amx.c; activations as bf16, not int8); below,
+// it takes the int8 AMX GEMM. Where they cross, measured on an Intel Xeon (gate/up, 2 threads, kern_bench
+// --r16 --isa amx): Q4_K's bf16 GEMM is faster from 8 tokens (1.5 against 1.7 ms; 48: 2.0 against 2.8),
+// Q4_0's from 32 (1.7 against 1.75; 16: 1.65 against 1.2), Q8_0's from 48 (2.4 against 2.5).
+static inline int64_t qw_qgemm_bf16_min_n(qw_type wtype) {
+    return wtype == QW_TYPE_Q4_K ? 8 : wtype == QW_TYPE_Q8_0 ? 48 : 32;
+}
 void qw_mm_plan_qgemm_amx_bf16(qw_mm *mm);
 #define QW_QGEMM_NT 16
 static inline size_t qw_qgemm_tile_bytes(qw_type wtype, int64_t K) {

@@ -224,7 +224,7 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 void qw_mm_plan_qgemm_amx_bf16(qw_mm *mm) {
-    if (mm->n < QW_QGEMM_BF16_MIN_N || !mm->r16 || qw_amx_kind(mm->wtype) < 0 || mm->N % 32 != 0) return;
+    if (mm->n < qw_qgemm_bf16_min_n(mm->wtype) || !mm->r16 || qw_amx_kind(mm->wtype) < 0 || mm->N % 32 != 0) return;
     mm->prepare = prepare;
     mm->rows = rows;
     mm->row_align = 32;
