@@ -8,6 +8,13 @@
 // start at -z * sum x. Integer sums are exact; only their f32 scaling rounds.
 #include "r16_x86.h"
 
+// How far ahead the kernels of 32-element blocks fetch a group's blocks for 2 to 4 tokens (pf != 0: one
+// pass over the weights). Intel Xeon, 2 threads, lm_head 151936 x 2048 from DRAM, 4 tokens: Q4_0 11.7 ->
+// 8.8 ms, Q8_0 18.5 -> 14.6 (2 and 3 tokens 15-25% less); 2304 bytes about the same, 4608 little gain.
+// One token, two groups at a time (pair32), gained nothing from it. Written out with the distance a
+// constant: the same prefetches through qw_r16_prefetch (distance pf) measured no gain, unexplained.
+#define PF32_BYTES 1152
+
 // y[t][r0 .. r0 + 15] = acc[t]
 QW_INLINE void store16(int NT, const __m512 *acc, float *y, int64_t ys) {
     for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + t * ys, acc[t]);
@@ -60,7 +67,7 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
 }
 
 QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y,
-                       int64_t ys) {
+                       int64_t ys, int pf) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
     const int64_t nb = K / 32;
     // One token: even and odd blocks into their own accumulators, so that one fmadd chain does not bound
@@ -69,7 +76,13 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     for (int t = 0; t < NT; t++) even[t] = odd[t] = _mm512_setzero_ps();
     int64_t b = 0;
     if (NT > 1 || kind == K_Q8_0)
-        for (; b < nb; b++) block32(kind, NT, g + (size_t)b * bb, b, a, even);
+        for (; b < nb; b++) {
+            const uint8_t *blk = g + (size_t)b * bb;
+            if (pf)
+                for (int l = 0; l < (int)bb; l += 64)
+                    _mm_prefetch((const char *)blk + PF32_BYTES + l, _MM_HINT_T0);
+            block32(kind, NT, blk, b, a, even);
+        }
     for (; b + 1 < nb; b += 2) {
         const uint8_t *blk = g + (size_t)b * bb;
         block32(kind, NT, blk, b, a, even);
@@ -268,16 +281,14 @@ QW_INLINE void group_q6_k(int NT, int64_t K, const uint8_t *g, const qw_r16_act 
 
 static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y, int64_t ys,
                   int pf) {
-    // No software prefetch here: Zen 4's hardware prefetchers kept up without, and on an Intel Xeon with
-    // AVX-512 (2 cores, KVM) the AVX2 kernels' prefetches 768 to 16384 bytes ahead changed Q4_0 nothing
-    // and took 6% off Q4_K at 4 tokens (kern_bench --r16 --shape gate --threads 2, alternating). With
-    // Q4_0's leaner block (block32), prefetches 0 to 6144 bytes ahead again made no difference there
-    // end to end (decode x1 14.8-16.2 tok/s for all, within the run's noise).
-    (void)pf;
+    // Software prefetch: Q4_K/Q5_K's next super-block, Q6_K's, and for 2 to 4 tokens the 32-element
+    // types' blocks (PF32_BYTES) where pf says the weights are read once. Measured from DRAM (the lm_head
+    // shape: kern_bench's smaller matrices partly come from this Xeon's 480 MB L3), where the gate/up
+    // shape had shown no difference. One token, two groups at a time, needs none.
     switch (t) {
-#define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, ys)
-#define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, ys)
-#define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, ys)
+#define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, ys, pf)
+#define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, ys, pf)
+#define C8_0(NT) group32(K_Q8_0, NT, K, g, a, y, ys, pf)
 #define C4_K(NT) group_q4_k(0, NT, K, g, a, y, ys)
 #define C5_K(NT) group_q4_k(1, NT, K, g, a, y, ys)
 #define C6_K(NT) group_q6_k(NT, K, g, a, y, ys)
