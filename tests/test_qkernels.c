@@ -206,7 +206,7 @@ static void check_r16(qw_type t, int64_t N, int64_t K, int64_t n, int level) {
 }
 
 static void test_r16(int level) {
-    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 17};
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 9, 13, 16, 17}; // (the decode kernels up to 16 at avx512)
     for (int ti = 0; ti < N_TYPES; ti++) {
         qw_type t = g_types[ti];
         CHECK(qw_r16_type_ok(t));

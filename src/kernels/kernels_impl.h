@@ -63,17 +63,29 @@ void qw_mm_plan_r16_avx2(qw_mm *mm);
 // Q6_K in rows against many tokens with AVX2 (x86/q6k_many_avx2.c): a panel of 16 rows unpacked once.
 void qw_mm_plan_q6k_many_avx2(qw_mm *mm);
 
-// From this many tokens on, levels with a quantized GEMM (x86/qgemm_avx512vnni.c) use it. Its work
+// The fewest tokens any quantized GEMM takes; below, every level runs the decode kernels, and matmuls
+// need no more work than the activation rows (qw_mm_work_bytes).
+#define QW_QGEMM_MIN_N 8
+// From this many tokens on, the AVX-512 VNNI level uses its GEMM (x86/qgemm_avx512vnni.c); below, the
+// r16 decode kernels, which take each group of 16 rows past up to 16 tokens, 4 at a time from L1
+// (r16_act.h). Intel Xeon at the avx512 level, 2 threads, lm_head 151936 x 2048 from DRAM: 16 tokens
+// Q4_0 23.7 ms against the GEMM's 30.6, Q4_K 26.6 against 31.7, Q8_0 34.7 against 36.4. The GEMM's work
 // holds the activations in tiles of QW_QGEMM_NT tokens: dword q (4 codes) of the tile's tokens side by
 // side, then per group of 32 elements (16 for Q6_K) three runs of QW_QGEMM_NT values (see that file).
-#define QW_QGEMM_MIN_N 8
+#define QW_QGEMM_VNNI_MIN_N 17
+// From this many tokens on, the AMX level's int8 GEMM (x86/qgemm_amx.c) takes Q4_0, IQ4_NL and Q8_0:
+// same machine and shape, Q4_0 12 tokens 19.1 ms with the decode kernels against 20.8, 16 tokens 24 against
+// 21.5; Q8_0 8 tokens 22.3 against 24.1, 12 tokens 29.2 against 24.4.
+static inline int64_t qw_qgemm_amx_min_n(qw_type wtype) { return wtype == QW_TYPE_Q8_0 ? 9 : 13; }
 // From this many tokens on, the AMX level dequantizes Q8_0, Q4_0, IQ4_NL and Q4_K panels to bf16 once per
 // matmul and multiplies in AMX-BF16 tiles (x86/qgemm_bf16_amx.c; activations as bf16, not int8); below,
-// it takes the int8 AMX GEMM. Where they cross, measured on an Intel Xeon (gate/up, 2 threads, kern_bench
-// --r16 --isa amx): Q4_K's bf16 GEMM is faster from 8 tokens (1.5 against 1.7 ms; 48: 2.0 against 2.8),
-// Q4_0's from 32 (1.7 against 1.75; 16: 1.65 against 1.2), Q8_0's from 48 (2.4 against 2.5).
+// it takes the int8 AMX GEMM (Q4_K: the decode kernels; from DRAM, lm_head shape, 12 tokens 20.8 ms
+// against 25.7, 16 tokens 26.9 against 25.3). Where bf16 and int8 cross, measured on an Intel Xeon
+// (gate/up, 2 threads, kern_bench --r16 --isa amx): Q4_K's bf16 GEMM is faster from 8 tokens (1.5
+// against 1.7 ms; 48: 2.0 against 2.8), Q4_0's from 32 (1.7 against 1.75; 16: 1.65 against 1.2), Q8_0's
+// from 48 (2.4 against 2.5).
 static inline int64_t qw_qgemm_bf16_min_n(qw_type wtype) {
-    return wtype == QW_TYPE_Q4_K ? 8 : wtype == QW_TYPE_Q8_0 ? 48 : 32;
+    return wtype == QW_TYPE_Q4_K ? 13 : wtype == QW_TYPE_Q8_0 ? 48 : 32;
 }
 void qw_mm_plan_qgemm_amx_bf16(qw_mm *mm);
 #define QW_QGEMM_NT 16

@@ -201,8 +201,8 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 
 void qw_mm_plan_qgemm_amx(qw_mm *mm) {
     qw_mm_plan_qgemm_amx_bf16(mm); // from qw_qgemm_bf16_min_n tokens (qgemm_bf16_amx.c)
-    if (mm->rows || mm->n < QW_QGEMM_MIN_N || !mm->r16 || qw_amx_kind(mm->wtype) < 0) return;
-    if (mm->wtype == QW_TYPE_Q4_K) return; // (below 8 tokens, and where N % 32 != 0: the VNNI GEMM)
+    if (mm->rows || mm->n < qw_qgemm_amx_min_n(mm->wtype) || !mm->r16 || qw_amx_kind(mm->wtype) < 0) return;
+    if (mm->wtype == QW_TYPE_Q4_K) return; // (the decode kernels, or where N % 32 != 0 the VNNI GEMM)
     mm->prepare = prepare;
     mm->rows = rows;
     mm->row_align = 16;

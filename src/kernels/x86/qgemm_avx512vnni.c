@@ -487,7 +487,9 @@ static void rows(const qw_mm *mm, int64_t r1_0, int64_t r1_1) {
 }
 
 void qw_mm_plan_qgemm_vnni(qw_mm *mm) {
-    if (mm->n < QW_QGEMM_MIN_N || qw_act_kind_of(mm->wtype) == QW_ACT_NONE) return;
+    // (below QW_QGEMM_VNNI_MIN_N the r16 decode kernels are faster; the row layout's dots are not)
+    const int64_t min_n = mm->r16 && qw_r16_vnni_has(mm->wtype) ? QW_QGEMM_VNNI_MIN_N : QW_QGEMM_MIN_N;
+    if (mm->n < min_n || qw_act_kind_of(mm->wtype) == QW_ACT_NONE) return;
     mm->prepare = prepare;
     mm->rows = rows;
     mm->row_align = 16;

@@ -343,7 +343,7 @@ int qw_r16_vnni_has(qw_type t) {
 }
 
 void qw_mm_plan_r16_vnni(qw_mm *mm) {
-    if (!mm->r16 || mm->n >= QW_QGEMM_MIN_N || !qw_r16_vnni_has(mm->wtype)) return;
+    if (!mm->r16 || mm->n >= QW_QGEMM_VNNI_MIN_N || !qw_r16_vnni_has(mm->wtype)) return;
     mm->prepare = qw_mm_prepare_quant;
     mm->rows = rows;
     mm->row_align = 16;
