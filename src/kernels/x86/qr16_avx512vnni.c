@@ -292,20 +292,13 @@ static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_a
 #define C4_K(NT) group_q4_k(0, NT, K, g, a, y, ys)
 #define C5_K(NT) group_q4_k(1, NT, K, g, a, y, ys)
 #define C6_K(NT) group_q6_k(NT, K, g, a, y, ys)
-    case QW_TYPE_Q6_K:
-        QW_R16_NT_CASES(nt, C6_K) break;
-    case QW_TYPE_Q4_0:
-        QW_R16_NT_CASES(nt, C4_0) break;
-    case QW_TYPE_IQ4_NL:
-        QW_R16_NT_CASES(nt, CNL) break;
-    case QW_TYPE_Q8_0:
-        QW_R16_NT_CASES(nt, C8_0) break;
-    case QW_TYPE_Q4_K:
-        QW_R16_NT_CASES(nt, C4_K) break;
-    case QW_TYPE_Q5_K:
-        QW_R16_NT_CASES(nt, C5_K) break;
-    default:
-        QW_ASSERT(!"r16 decode: type without a kernel");
+    case QW_TYPE_Q6_K: QW_R16_NT_CASES(nt, C6_K) break;
+    case QW_TYPE_Q4_0: QW_R16_NT_CASES(nt, C4_0) break;
+    case QW_TYPE_IQ4_NL: QW_R16_NT_CASES(nt, CNL) break;
+    case QW_TYPE_Q8_0: QW_R16_NT_CASES(nt, C8_0) break;
+    case QW_TYPE_Q4_K: QW_R16_NT_CASES(nt, C4_K) break;
+    case QW_TYPE_Q5_K: QW_R16_NT_CASES(nt, C5_K) break;
+    default: QW_ASSERT(!"r16 decode: type without a kernel");
     }
 }
 
