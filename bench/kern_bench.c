@@ -22,7 +22,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512|amx|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
+    fprintf(stderr, "usage: kern_bench [--isa scalar|avx2|avx512f|avx512vnni|avx512|amx|all] [--type bf16|f16|f32|q8_0|q4_0|q4_k|...] [--n 1,4,16,512]\n"
                     "                  [--shape SUBSTRING] [--threads N] [--time SECONDS] [--r16]\n"
                     "                  [--hot]\n"
                     "--r16: quantized weights in the 16-row interleaved layout a loaded model uses\n"
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     printf("cpu: %s, %d threads; weights %s in 2 MB pages, as a loaded model's\n", qw_cpu_describe(), nth,
            qw_type_name(wt));
     printf("measured read bandwidth at the start: %.1f GB/s (%%bw below: against the best so far)\n\n", bw0);
-    printf("%-8s %-20s %5s %10s %10s %9s %8s %7s\n", "isa", "shape", "n", "best ms", "median ms", "GFLOP/s", "GB/s",
+    printf("%-10s %-20s %5s %10s %10s %9s %8s %7s\n", "isa", "shape", "n", "best ms", "median ms", "GFLOP/s", "GB/s",
            "%bw");
 
     qw_rng rng;
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
                 double per = times[0], med = times[calls / 2];
                 double gflops = 2.0 * (double)sh->N * (double)sh->K * (double)n / per * 1e-9;
                 double gbs = (double)wbytes / per * 1e-9;
-                printf("%-8s %-20s %5lld %10.3f %10.3f %9.1f %8.1f %6.1f%%\n", qw_cpu_level_name(lv), sh->name,
+                printf("%-10s %-20s %5lld %10.3f %10.3f %9.1f %8.1f %6.1f%%\n", qw_cpu_level_name(lv), sh->name,
                        (long long)n, per * 1e3, med * 1e3, gflops, gbs, 100.0 * gbs / bw0);
                 fflush(stdout);
                 qw_free_aligned(work);

@@ -57,7 +57,8 @@ static void detect(qw_cpu_features *f) { memset(f, 0, sizeof *f); }
 static int level_of(const qw_cpu_features *f) {
     if (!(f->avx2 && f->fma && f->f16c)) return QW_ISA_SCALAR;
     if (!(f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)) return QW_ISA_AVX2;
-    if (!f->avx512bf16 || !f->avx512vnni) return QW_ISA_AVX512;
+    if (!f->avx512vnni) return QW_ISA_AVX512;
+    if (!f->avx512bf16) return QW_ISA_AVX512_VNNI;
     return f->amx ? QW_ISA_AMX : QW_ISA_AVX512_BF16;
 }
 
@@ -66,6 +67,7 @@ static const qw_kernel_table *table_of(int level) {
     switch (level) {
     case QW_ISA_AVX2: return &qw_kernels_avx2;
     case QW_ISA_AVX512: return &qw_kernels_avx512;
+    case QW_ISA_AVX512_VNNI: return &qw_kernels_avx512vnni;
     case QW_ISA_AVX512_BF16: return &qw_kernels_avx512bf16;
     case QW_ISA_AMX: return &qw_kernels_amx;
     }
@@ -80,7 +82,8 @@ static void apply_level(int level) {
     g_level = level;
     g_feat = g_hw;
     if (level < QW_ISA_AMX) g_feat.amx = 0;
-    if (level < QW_ISA_AVX512_BF16) g_feat.avx512bf16 = g_feat.avx512vnni = 0;
+    if (level < QW_ISA_AVX512_BF16) g_feat.avx512bf16 = 0;
+    if (level < QW_ISA_AVX512_VNNI) g_feat.avx512vnni = 0;
     if (level < QW_ISA_AVX512)
         g_feat.avx512f = g_feat.avx512bw = g_feat.avx512vl = g_feat.avx512dq = 0;
     if (level < QW_ISA_AVX2) g_feat.avx2 = g_feat.fma = g_feat.f16c = 0;
@@ -121,9 +124,11 @@ static void init_once(void) {
         if (!strcmp(e, "scalar") || !strcmp(e, "generic")) level = QW_ISA_SCALAR;
         else if (!strcmp(e, "avx2")) level = QW_ISA_AVX2;
         else if (!strcmp(e, "avx512f")) level = QW_ISA_AVX512;
+        else if (!strcmp(e, "avx512vnni")) level = QW_ISA_AVX512_VNNI;
         else if (!strcmp(e, "avx512")) level = QW_ISA_AVX512_BF16;
         else if (!strcmp(e, "amx")) level = QW_ISA_AMX;
-        else qw_warn("QWICK_ISA=%s not known (scalar, avx2, avx512f, avx512, amx); using the best level", e);
+        else qw_warn("QWICK_ISA=%s not known (scalar, avx2, avx512f, avx512vnni, avx512, amx); using the best level",
+                     e);
     }
     apply_level(level);
 }
@@ -155,7 +160,7 @@ int qw_cpu_set_level(int level) {
 }
 
 const char *qw_cpu_level_name(int level) {
-    static const char *names[] = {"scalar", "avx2", "avx512f", "avx512", "amx"};
+    static const char *names[] = {"scalar", "avx2", "avx512f", "avx512vnni", "avx512", "amx"};
     return level >= 0 && level <= QW_ISA_AMX ? names[level] : "?";
 }
 

@@ -13,13 +13,22 @@ typedef struct {
 } qw_cpu_features;
 
 // Dispatch levels, each a superset of the one below. AVX512 means F/BW/VL/DQ (Skylake-X class);
-// AVX512_BF16 adds VNNI and BF16, where the CPU has both (Zen 4, Sapphire Rapids, Cooper Lake); AMX adds
-// the AMX-INT8 tiles (Sapphire Rapids and later, where the OS grants them) for the quantized GEMM.
-enum { QW_ISA_SCALAR = 0, QW_ISA_AVX2 = 1, QW_ISA_AVX512 = 2, QW_ISA_AVX512_BF16 = 3, QW_ISA_AMX = 4 };
+// AVX512_VNNI adds VNNI, for the quantized kernels (Cascade Lake, Ice Lake, and VMs that hide BF16);
+// AVX512_BF16 adds BF16 for the bf16 matmuls (Zen 4, Sapphire Rapids, Cooper Lake); AMX adds the
+// AMX-INT8/BF16 tiles (Sapphire Rapids and later, where the OS grants them) for the quantized GEMMs.
+enum {
+    QW_ISA_SCALAR = 0,
+    QW_ISA_AVX2 = 1,
+    QW_ISA_AVX512 = 2,
+    QW_ISA_AVX512_VNNI = 3,
+    QW_ISA_AVX512_BF16 = 4,
+    QW_ISA_AMX = 5
+};
 
 // Features of this CPU (cpuid + xgetbv, so AVX-512 counts only where the OS saves zmm state), capped
-// by the dispatch level: the env QWICK_ISA=scalar|avx2|avx512f|avx512|amx caps it at start ("avx512"
-// leaves out AMX, "avx512f" VNNI/BF16 too, to exercise those paths where the CPU has more).
+// by the dispatch level: the env QWICK_ISA=scalar|avx2|avx512f|avx512vnni|avx512|amx caps it at start
+// ("avx512" leaves out AMX, "avx512vnni" BF16 too, "avx512f" VNNI too, to exercise those paths where the
+// CPU has more).
 const qw_cpu_features *qw_cpu(void);
 // Human-readable level for logs and bench reports, e.g. "avx512 (vnni bf16)".
 const char *qw_cpu_describe(void);

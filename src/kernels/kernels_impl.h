@@ -116,6 +116,7 @@ typedef struct {
 extern const qw_kernel_table qw_kernels_generic;
 extern const qw_kernel_table qw_kernels_avx2;
 extern const qw_kernel_table qw_kernels_avx512;
+extern const qw_kernel_table qw_kernels_avx512vnni;
 extern const qw_kernel_table qw_kernels_avx512bf16;
 extern const qw_kernel_table qw_kernels_amx;
 // Asks the OS for the AMX tile state (Linux: arch_prctl); 0 where it is refused (x86/qgemm_amx.c).

@@ -312,7 +312,7 @@ void qw_matmul_w_many(const qw_tensor *const *w, int count, const float *x, int6
 
 int qw_matmul_r16_fast(qw_type t) {
 #if defined(__x86_64__) || defined(__i386__) // the x86/ kernels are built there only
-    if (qw_cpu_level() >= QW_ISA_AVX512_BF16) return qw_r16_vnni_has(t);
+    if (qw_cpu_level() >= QW_ISA_AVX512_VNNI) return qw_r16_vnni_has(t);
     if (qw_cpu_level() >= QW_ISA_AVX2) return qw_r16_avx2_has(t);
 #endif
     (void)t;

@@ -279,11 +279,6 @@ static void rows_gemm(const qw_mm *mm, int64_t r0, int64_t r1) {
 }
 
 static void plan(qw_mm *mm) {
-    if (qw_type_get((int)mm->wtype)->is_quantized) { // VNNI GEMM for many tokens; else the dots
-        qw_mm_plan_qgemm_vnni(mm);
-        if (!mm->rows) qw_mm_plan_r16_vnni(mm);
-        return;
-    }
     if (mm->wtype != QW_TYPE_BF16 || mm->n < 2) return; // decode keeps x in f32 (matmul_avx512.c)
     if (mm->n <= QW_BF16_ROWS_MAX) {
         mm->prepare = prepare_rows;
@@ -296,5 +291,5 @@ static void plan(qw_mm *mm) {
     }
 }
 
-// The level also has VNNI (cpu.c requires both): the quantized dots of qdot_avx512vnni.c.
-const qw_kernel_table qw_kernels_avx512bf16 = {.mm_plan = plan, .qdot = QW_QDOT_TABLE(vnni)};
+// (quantized weights: the VNNI level below, qdot_avx512vnni.c)
+const qw_kernel_table qw_kernels_avx512bf16 = {.mm_plan = plan};
