@@ -247,6 +247,17 @@ static void test_cpu(void) {
     CHECK(strcmp(qw_cpu_describe(), "scalar") == 0);
     CHECK(qw_cpu_set_level(99) == max);
     if (max >= QW_ISA_AVX512) CHECK(f->avx512f && f->avx512bw && f->avx2);
+    // each level holds exactly its features: VNNI from AVX512_VNNI on, BF16 from AVX512_BF16 on (a CPU
+    // with VNNI and no BF16, as Ice Lake, must reach the VNNI kernels)
+    CHECK(f->avx512vnni == (max >= QW_ISA_AVX512_VNNI) && f->avx512bf16 == (max >= QW_ISA_AVX512_BF16));
+    if (max >= QW_ISA_AVX512_VNNI) {
+        CHECK(qw_cpu_set_level(QW_ISA_AVX512_VNNI) == QW_ISA_AVX512_VNNI);
+        CHECK(f->avx512vnni && !f->avx512bf16 && !f->amx);
+        CHECK(strcmp(qw_cpu_describe(), "avx512 (vnni)") == 0);
+        CHECK(qw_cpu_set_level(QW_ISA_AVX512) == QW_ISA_AVX512);
+        CHECK(!f->avx512vnni && f->avx512f);
+        qw_cpu_set_level(99);
+    }
 }
 
 int main(void) {
