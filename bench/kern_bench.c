@@ -90,8 +90,12 @@ int main(int argc, char **argv) {
             qw_cpu_set_level(lv);
             size_t wbytes = qw_type_row_bytes(wt, sh->K) * (size_t)sh->N;
             // Enough copies that together they overflow every cache: each call then streams its W
-            // from memory, as in a forward pass (--hot: one, so that the kernel's compute shows).
-            int copies = (int)((((size_t)256 << 20) + wbytes - 1) / wbytes);
+            // from memory, as in a forward pass (--hot: one, so that the kernel's compute shows). Four
+            // times the L3 the OS reports, at least 256 MB: a Xeon's L3 holds up to 480 MB, where 256 MB
+            // of copies came partly from cache.
+            long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+            size_t span = l3 > 0 && (size_t)l3 * 4 > ((size_t)256 << 20) ? (size_t)l3 * 4 : (size_t)256 << 20;
+            int copies = (int)((span + wbytes - 1) / wbytes);
             if (copies < 1 || hot) copies = 1;
             void **W = malloc(sizeof(void *) * (size_t)copies);
             // Quantized: a stripe of 16 rows quantized once and repeated (speed does not depend on values).
