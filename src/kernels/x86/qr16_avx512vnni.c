@@ -97,6 +97,11 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // streams of reads, 16 KB apart for the 3B shape, where one group at a time is one. Gate/up, 2 threads,
 // Intel Xeon, medians: Q4_0 0.53 -> 0.46 ms, IQ4_NL 0.61 -> 0.48, Q8_0 0.91 -> 0.86 (a model of the loop
 // alone: 25.9 -> 28.4 GB/s, four groups 29.0). Q4_K's super-blocks so, two groups at a time, gained nothing.
+// Each stream prefetches PAIR_PF_BYTES ahead: on a Xeon without AMX (kern_bench --r16 --n 1 --threads 2,
+// weights from DRAM, two alternating rounds) gate/up Q4_0 0.50/0.60 -> 0.44/0.45 ms, Q8_0 0.92/1.13 ->
+// 0.80/0.82, lm_head Q8_0 13.9/13.2 -> 11.0/13.4; 2304 to 6912 bytes did about the same; one-token decode
+// of the 3B shape Q4_0 14.8/14.4 -> 15.6/16.5 tok/s, Q8_0 7.5/8.0 -> 8.6/9.3.
+#define PAIR_PF_BYTES 3456
 QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
     const int64_t nb = K / 32;
@@ -104,6 +109,10 @@ QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw
     int64_t b = 0;
     for (; b + 1 < nb; b += 2) {
         const uint8_t *p = g + (size_t)b * bb;
+        for (int l = 0; l < 2 * (int)bb; l += 64) { // both streams' next lines (2 bb: whole lines)
+            _mm_prefetch((const char *)p + PAIR_PF_BYTES + l, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + gb + PAIR_PF_BYTES + l, _MM_HINT_T0);
+        }
         block32(kind, 1, p, b, a, &e0);
         block32(kind, 1, p + gb, b, a, &e1);
         block32(kind, 1, p + bb, b + 1, a, &o0);
@@ -284,7 +293,7 @@ static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_a
     // Software prefetch: Q4_K/Q5_K's next super-block, Q6_K's, and for 2 to 4 tokens the 32-element
     // types' blocks (PF32_BYTES) where pf says the weights are read once. Measured from DRAM (the lm_head
     // shape: kern_bench's smaller matrices partly come from this Xeon's 480 MB L3), where the gate/up
-    // shape had shown no difference. One token, two groups at a time, needs none.
+    // shape had shown no difference. One token, two groups at a time: pair32's own.
     switch (t) {
 #define C4_0(NT) group32(K_Q4_0, NT, K, g, a, y, ys, pf)
 #define CNL(NT) group32(K_IQ4_NL, NT, K, g, a, y, ys, pf)
