@@ -11,8 +11,10 @@
 // How far ahead the kernels of 32-element blocks fetch a group's blocks for 2 to 4 tokens (pf != 0: one
 // pass over the weights). Intel Xeon, 2 threads, lm_head 151936 x 2048 from DRAM, 4 tokens: Q4_0 11.7 ->
 // 8.8 ms, Q8_0 18.5 -> 14.6 (2 and 3 tokens 15-25% less); 2304 bytes about the same, 4608 little gain.
-// One token, two groups at a time (pair32), gained nothing from it. Written out with the distance a
-// constant: the same prefetches through qw_r16_prefetch (distance pf) measured no gain, unexplained.
+// (pair32, one token, has its own distance.) Written out with the distance a constant: the same
+// prefetches through qw_r16_prefetch (distance pf) measured no gain. In pair32, the helper with a constant
+// distance left no prefetch at all in the object (GCC 12 -O2, seen in the disassembly of rows), which may
+// be why; not understood further.
 #define PF32_BYTES 1152
 
 // y[t][r0 .. r0 + 15] = acc[t]
