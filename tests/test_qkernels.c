@@ -320,6 +320,11 @@ int main(void) {
         test_dots(level);
         test_matmul(level);
         test_r16(level);
+        if (level >= QW_ISA_AVX512_VNNI) { // the other vendor's decode path too (one token: pair32 or not)
+            int amd = qw_cpu_set_amd(!qw_cpu()->amd);
+            test_r16(level);
+            qw_cpu_set_amd(amd);
+        }
         test_act_quantize(level);
     }
     qw_cpu_set_level(max);

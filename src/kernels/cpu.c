@@ -25,6 +25,12 @@ static uint64_t xgetbv0(void) {
 static void detect(qw_cpu_features *f) {
     unsigned a, b, c, d;
     memset(f, 0, sizeof *f);
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    char vendor[13] = {0}; // leaf 0: the vendor string in ebx, edx, ecx
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    f->amd = !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1, avx = (c >> 28) & 1;
     if (!osxsave || !avx) return;
@@ -157,6 +163,13 @@ int qw_cpu_set_level(int level) {
     pthread_once(&g_once, init_once);
     apply_level(level);
     return g_level;
+}
+
+int qw_cpu_set_amd(int amd) {
+    pthread_once(&g_once, init_once);
+    int was = g_hw.amd;
+    g_hw.amd = g_feat.amd = amd != 0;
+    return was;
 }
 
 const char *qw_cpu_level_name(int level) {

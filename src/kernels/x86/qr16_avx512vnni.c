@@ -103,6 +103,11 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // weights from DRAM, two alternating rounds) gate/up Q4_0 0.50/0.60 -> 0.44/0.45 ms, Q8_0 0.92/1.13 ->
 // 0.80/0.82, lm_head Q8_0 13.9/13.2 -> 11.0/13.4; 2304 to 6912 bytes did about the same; one-token decode
 // of the 3B shape Q4_0 14.8/14.4 -> 15.6/16.5 tok/s, Q8_0 7.5/8.0 -> 8.6/9.3.
+// On AMD the two streams are slower than one: on a Zen 4 VM (same kern_bench, five rounds alternating,
+// paired medians) group() took 0.85x pair32's time for lm_head Q4_0 (0.80-0.87 in every round), 0.71x
+// for lm_head Q8_0, 0.82x for gate/up Q4_0, and the prefetch distance in its one stream (none, 1152 to
+// 4608 bytes) made no difference; whole-model decode, three rounds: Q4_0 14.96/14.39/13.51 ->
+// 18.60/22.73/20.36 tok/s, Q8_0 7.36/8.61/7.22 -> 8.04/9.73/9.50. So pair32 runs on the other vendors only.
 #define PAIR_PF_BYTES 3456
 QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
@@ -313,12 +318,11 @@ static void group(qw_type t, int nt, int64_t K, const uint8_t *g, const qw_r16_a
     }
 }
 
-static void rows(const qw_mm *mm, int64_t r0, int64_t r1) {
+static void rows(const qw_mm *mm, int64_t r0, int64_t r1) { qw_r16_rows(mm, r0, r1, group); }
+
+// One token against Q4_0, IQ4_NL or Q8_0, two groups at a time (pair32).
+static void rows_pairs(const qw_mm *mm, int64_t r0, int64_t r1) {
     const qw_type t = mm->wtype;
-    if (mm->n != 1 || (t != QW_TYPE_Q4_0 && t != QW_TYPE_IQ4_NL && t != QW_TYPE_Q8_0)) {
-        qw_r16_rows(mm, r0, r1, group);
-        return;
-    }
     const int kind = t == QW_TYPE_Q4_0 ? K_Q4_0 : t == QW_TYPE_IQ4_NL ? K_IQ4_NL : K_Q8_0;
     const size_t gb = 16 * qw_type_row_bytes(t, mm->K);
     qw_r16_act a;
@@ -349,6 +353,8 @@ int qw_r16_vnni_has(qw_type t) {
 void qw_mm_plan_r16_vnni(qw_mm *mm) {
     if (!mm->r16 || mm->n >= QW_QGEMM_VNNI_MIN_N || !qw_r16_vnni_has(mm->wtype)) return;
     mm->prepare = qw_mm_prepare_quant;
-    mm->rows = rows;
+    const qw_type t = mm->wtype;
+    const int pairs = mm->n == 1 && (t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0);
+    mm->rows = pairs && !qw_cpu()->amd ? rows_pairs : rows; // (pair32's comment: AMD reads one stream faster)
     mm->row_align = 16;
 }
