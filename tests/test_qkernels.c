@@ -320,10 +320,10 @@ int main(void) {
         test_dots(level);
         test_matmul(level);
         test_r16(level);
-        if (level >= QW_ISA_AVX512_VNNI) { // the other vendor's decode path too (one token: pair32 or not)
-            int amd = qw_cpu_set_amd(!qw_cpu()->amd);
+        if (level >= QW_ISA_AVX512_VNNI) { // the other datapath's decode path too (one token: pair32 or not)
+            int halves = qw_cpu_set_zmm_halves(!qw_cpu()->zmm_halves);
             test_r16(level);
-            qw_cpu_set_amd(amd);
+            qw_cpu_set_zmm_halves(halves);
         }
         test_act_quantize(level);
     }

@@ -30,8 +30,14 @@ static void detect(qw_cpu_features *f) {
     memcpy(vendor, &b, 4);
     memcpy(vendor + 4, &d, 4);
     memcpy(vendor + 8, &c, 4);
-    f->amd = !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
+    const int amd = !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const unsigned base_family = (a >> 8) & 0xf, family = base_family + (base_family == 0xf ? (a >> 20) & 0xff : 0);
+    // AMD's 512-bit width: family 19h with AVX-512 is Zen 4 (two 256-bit halves); later parts say it in
+    // Fn8000_001A EAX bit 2, "FP256" (this Zen 5 EPYC, full width, reports 0)
+    unsigned ea, eb, ec, ed;
+    const int fp256 = __get_cpuid(0x8000001a, &ea, &eb, &ec, &ed) && ((ea >> 2) & 1);
+    f->zmm_halves = amd && (family == 0x19 || fp256);
     int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1, avx = (c >> 28) & 1;
     if (!osxsave || !avx) return;
     uint64_t xcr0 = xgetbv0();
@@ -165,10 +171,10 @@ int qw_cpu_set_level(int level) {
     return g_level;
 }
 
-int qw_cpu_set_amd(int amd) {
+int qw_cpu_set_zmm_halves(int halves) {
     pthread_once(&g_once, init_once);
-    int was = g_hw.amd;
-    g_hw.amd = g_feat.amd = amd != 0;
+    int was = g_hw.zmm_halves;
+    g_hw.zmm_halves = g_feat.zmm_halves = halves != 0;
     return was;
 }
 

@@ -10,7 +10,9 @@
 
 typedef struct {
     int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, amx;
-    int amd; // the vendor is AMD or Hygon: a fact kernels tune by, not a level (QWICK_ISA leaves it)
+    // 512-bit operations run as two 256-bit halves (AMD Zen 4, and AMD parts whose cpuid reports a 256-bit
+    // FP datapath): a fact kernels tune by, not a level (QWICK_ISA leaves it)
+    int zmm_halves;
 } qw_cpu_features;
 
 // Dispatch levels, each a superset of the one below. AVX512 means F/BW/VL/DQ (Skylake-X class);
@@ -39,9 +41,9 @@ int qw_cpu_level(void);
 int qw_cpu_max_level(void);
 int qw_cpu_set_level(int level);
 const char *qw_cpu_level_name(int level);
-// Sets the vendor flag that kernels tune by (qw_cpu_features.amd), so that tests run both vendors'
+// Sets the datapath flag that kernels tune by (qw_cpu_features.zmm_halves), so that tests run both
 // paths on one machine; returns the flag before. Not thread-safe, as qw_cpu_set_level.
-int qw_cpu_set_amd(int amd);
+int qw_cpu_set_zmm_halves(int halves);
 
 // ---------------------------------------------------------------------------------------------------
 // matmul: y[t*N + o] = sum_k W[o*K + k] * x[t*K + k]  for t < n, o < N.

@@ -103,11 +103,14 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // weights from DRAM, two alternating rounds) gate/up Q4_0 0.50/0.60 -> 0.44/0.45 ms, Q8_0 0.92/1.13 ->
 // 0.80/0.82, lm_head Q8_0 13.9/13.2 -> 11.0/13.4; 2304 to 6912 bytes did about the same; one-token decode
 // of the 3B shape Q4_0 14.8/14.4 -> 15.6/16.5 tok/s, Q8_0 7.5/8.0 -> 8.6/9.3.
-// On AMD the two streams are slower than one: on a Zen 4 VM (same kern_bench, five rounds alternating,
+// On Zen 4 the two streams are slower than one: on a Zen 4 VM (same kern_bench, five rounds alternating,
 // paired medians) group() took 0.85x pair32's time for lm_head Q4_0 (0.80-0.87 in every round), 0.71x
 // for lm_head Q8_0, 0.82x for gate/up Q4_0, and the prefetch distance in its one stream (none, 1152 to
 // 4608 bytes) made no difference; whole-model decode, three rounds: Q4_0 14.96/14.39/13.51 ->
-// 18.60/22.73/20.36 tok/s, Q8_0 7.36/8.61/7.22 -> 8.04/9.73/9.50. So pair32 runs on the other vendors only.
+// 18.60/22.73/20.36 tok/s, Q8_0 7.36/8.61/7.22 -> 8.04/9.73/9.50. On a Zen 5 EPYC (full-width 512-bit
+// units) it is the other way, as on the Xeons: whole-model decode, three rounds alternating, Q8_0
+// 11.65/13.67/14.06 tok/s one group at a time against 16.91/17.16/16.56 with pair32, Q4_0 the same within
+// the noise. So pair32 runs except where 512-bit operations are split into halves (qw_cpu_features).
 #define PAIR_PF_BYTES 3456
 QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
     const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
@@ -355,6 +358,6 @@ void qw_mm_plan_r16_vnni(qw_mm *mm) {
     mm->prepare = qw_mm_prepare_quant;
     const qw_type t = mm->wtype;
     const int pairs = mm->n == 1 && (t == QW_TYPE_Q4_0 || t == QW_TYPE_IQ4_NL || t == QW_TYPE_Q8_0);
-    mm->rows = pairs && !qw_cpu()->amd ? rows_pairs : rows; // (pair32's comment: AMD reads one stream faster)
+    mm->rows = pairs && !qw_cpu()->zmm_halves ? rows_pairs : rows; // (pair32's comment: Zen 4 reads one stream faster)
     mm->row_align = 16;
 }
