@@ -89,7 +89,23 @@ static inline void qw_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uin
 // at 64 * u (after the d's). Q4_K and Q5_K have no lone d: all their bytes are dwords (the first holds
 // d | dmin << 16). A kernel then computes 16 rows at once in the 16 int32 lanes of a zmm, with no
 // horizontal sums, and the GEMM's row panels are these dwords as they are.
+// The 32-element types with a leading d (Q8_0, Q4_0, IQ4_NL) go further: blocks come in super-groups of
+// QW_R16_SG, the super-group's d's first (32 bytes a block) and then its blocks' dwords, so that a group
+// is read as Q4_K's super-blocks are, a run of scales and then the codes on 64-byte boundaries. Streaming
+// the lm_head shape from DRAM (kern_bench --r16 --n 1, Zen 5, 2 threads, three rounds alternating) Q4_0
+// so took 2.76-2.81 ms against 3.31-3.49 with each block's d before its own codes (the same bytes), near
+// Q4_K's time; whole-model decode 45-54 against 41-47 GB/s: see bench/RESULTS.md.
+#define QW_R16_SG 8
 int qw_r16_type_ok(qw_type t); // every quantized type qwick knows
+// Where block b (of nb in a row, bb bytes each) of a Q8_0, Q4_0 or IQ4_NL r16 group at g keeps its 16
+// rows' d (32 bytes) and its dwords (16 * (bb - 2) bytes).
+static inline void qw_r16_blk32(const uint8_t *g, int64_t b, int64_t nb, int bb, const uint8_t **d,
+                                const uint8_t **codes) {
+    const int64_t s = b / QW_R16_SG * QW_R16_SG, n = nb - s < QW_R16_SG ? nb - s : QW_R16_SG;
+    const uint8_t *base = g + (size_t)s * 16 * (size_t)bb;
+    *d = base + 32 * (b - s);
+    *codes = base + 32 * n + (size_t)(b - s) * 16 * (size_t)(bb - 2);
+}
 // In place, on nth threads: n_rows (a multiple of 16) rows of k elements, from rows to r16.
 qw_status qw_r16_pack(qw_type t, void *data, int64_t n_rows, int64_t k, int nth);
 // One group of 16 r16 rows back to 16 rows of GGUF blocks at rows (16 * row_bytes).

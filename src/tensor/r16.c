@@ -22,24 +22,35 @@ int qw_r16_type_ok(qw_type t) {
     return rest % 4 == 0;
 }
 
-// One block column: 16 rows' block b (rows rb apart at `rows`) <-> the interleaved block at il. Dword
-// u of a block starts at byte 4u of it, or 4u + 2 past a leading d; fixed-size copies, so that a 3B
-// model converts in a fraction of a second per thread.
-static void block_move(int d_off, int bb, uint8_t *rows, size_t rb, uint8_t *il, int to_r16) {
-    const int hd = d_off >= 0 ? 32 : 0, nd = (bb - (d_off >= 0 ? 2 : 0)) / 4;
+// One block column: 16 rows' block b (rows rb apart at `rows`) <-> the interleaved block, its d's at ild
+// and its dwords at ilc. Dword u of a block starts at byte 4u of it, or 4u + 2 past a leading d;
+// fixed-size copies, so that a 3B model converts in a fraction of a second per thread.
+static void block_move(int d_off, int bb, uint8_t *rows, size_t rb, uint8_t *ild, uint8_t *ilc, int to_r16) {
+    const int nd = (bb - (d_off >= 0 ? 2 : 0)) / 4;
     const int skip = d_off == 0 ? 2 : 0; // only Q6_K has its d at the end, after every dword
     for (int r = 0; r < 16; r++) {
         uint8_t *row = rows + (size_t)r * rb;
         if (d_off >= 0) {
-            if (to_r16) memcpy(il + 2 * r, row + d_off, 2);
-            else memcpy(row + d_off, il + 2 * r, 2);
+            if (to_r16) memcpy(ild + 2 * r, row + d_off, 2);
+            else memcpy(row + d_off, ild + 2 * r, 2);
         }
-        uint8_t *src = row + skip, *dst = il + hd + 4 * r;
+        uint8_t *src = row + skip, *dst = ilc + 4 * r;
         if (to_r16)
             for (int u = 0; u < nd; u++) memcpy(dst + 64 * u, src + 4 * u, 4);
         else
             for (int u = 0; u < nd; u++) memcpy(src + 4 * u, dst + 64 * u, 4);
     }
+}
+
+// Where block b of a group at g keeps its d's (*d) and dwords (*c): super-groups for the 32-element
+// types with a leading d (quant.h), the d's before each block's dwords for Q6_K, dwords only otherwise.
+static void block_at(int d_off, int bb, const uint8_t *g, int64_t b, int64_t nb, const uint8_t **d, const uint8_t **c) {
+    if (d_off == 0) {
+        qw_r16_blk32(g, b, nb, bb, d, c);
+        return;
+    }
+    *d = g + (size_t)b * 16 * bb;
+    *c = *d + (d_off > 0 ? 32 : 0);
 }
 
 // 16 rows of k elements at `rows` <-> one r16 group.
@@ -48,8 +59,11 @@ static void group_move(qw_type t, void *rows, void *group, int64_t k, int to_r16
     const int bb = tr->block_bytes, d_off = lone_d_offset(t);
     const int64_t nb = k / tr->block_size;
     const size_t rb = (size_t)nb * (size_t)bb;
-    for (int64_t b = 0; b < nb; b++)
-        block_move(d_off, bb, (uint8_t *)rows + (size_t)b * bb, rb, (uint8_t *)group + (size_t)b * 16 * bb, to_r16);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *d, *c;
+        block_at(d_off, bb, group, b, nb, &d, &c);
+        block_move(d_off, bb, (uint8_t *)rows + (size_t)b * bb, rb, (uint8_t *)d, (uint8_t *)c, to_r16);
+    }
 }
 
 void qw_r16_unpack_group(qw_type t, const void *group, void *rows, int64_t k) {
@@ -90,15 +104,16 @@ qw_status qw_r16_pack(qw_type t, void *data, int64_t n_rows, int64_t k, int nth)
 void qw_r16_row_to_float(qw_type t, const void *data, int64_t k, int64_t row, float *out) {
     const qw_type_traits *tr = qw_type_get((int)t);
     const int bb = tr->block_bytes, d_off = lone_d_offset(t), r = (int)(row % 16);
-    const int hd = d_off >= 0 ? 32 : 0, nd = (bb - (d_off >= 0 ? 2 : 0)) / 4, skip = d_off == 0 ? 2 : 0;
+    const int nd = (bb - (d_off >= 0 ? 2 : 0)) / 4, skip = d_off == 0 ? 2 : 0;
     const int64_t nb = k / tr->block_size;
     const uint8_t *group = (const uint8_t *)data + (size_t)(row / 16) * 16 * (size_t)nb * (size_t)bb;
     uint8_t blk[256];
     QW_ASSERT(bb <= (int)sizeof blk);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *il = group + (size_t)b * 16 * bb;
-        if (d_off >= 0) memcpy(blk + d_off, il + 2 * r, 2);
-        for (int u = 0; u < nd; u++) memcpy(blk + skip + 4 * u, il + hd + 64 * u + 4 * r, 4);
+        const uint8_t *d, *c;
+        block_at(d_off, bb, group, b, nb, &d, &c);
+        if (d_off >= 0) memcpy(blk + d_off, d + 2 * r, 2);
+        for (int u = 0; u < nd; u++) memcpy(blk + skip + 4 * u, c + 64 * u + 4 * r, 4);
         tr->to_float(blk, out + b * tr->block_size, tr->block_size);
     }
 }

@@ -82,8 +82,8 @@ static void prepare(const qw_mm *mm, int ith, int nth) {
 
 typedef struct {
     int8_t *codes;
-    const int8_t *B; // the B tiles: codes, or for Q8_0 the r16 group's own code vectors
-    size_t bstride;  // bytes from one block's B tile to the next
+    const uint8_t *group; // Q8_0: the r16 group whose own code vectors are the B tiles (else NULL)
+    int64_t nb;           // its blocks
     float *S;
     int64_t cap; // blocks
 } panel;
@@ -106,16 +106,25 @@ static int panel_reserve(panel *p, int64_t nb) {
 static void pack_panel(panel *p, int kind, const uint8_t *g, int64_t nb) {
     const int bb = kind == K_Q8_0 ? 34 : 18;
     const __m512i z = _mm512_set1_epi8((char)zero32(kind));
-    p->B = kind == K_Q8_0 ? (const int8_t *)g + 32 : p->codes;
-    p->bstride = kind == K_Q8_0 ? 16 * 34 : 512;
+    p->group = kind == K_Q8_0 ? g : NULL;
+    p->nb = nb;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = g + (size_t)b * 16 * bb;
-        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)));
+        const uint8_t *d, *v; // the block's d's and codes (quant.h: qw_r16_blk32)
+        qw_r16_blk32(g, b, nb, bb, &d, &v);
+        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
         if (kind == K_Q8_0) continue;
         __m512i c[8];
-        codes32(kind, blk + 32, c); // unsigned, dword q = elements 4q .. 4q + 3 of each row
+        codes32(kind, v, c); // unsigned, dword q = elements 4q .. 4q + 3 of each row
         for (int q = 0; q < 8; q++) _mm512_store_si512(p->codes + 512 * b + 64 * q, _mm512_sub_epi8(c[q], z));
     }
+}
+
+// Block b's B tile: the panel's codes, or Q8_0's code vectors in the group itself.
+static inline const int8_t *panel_b(const panel *p, int64_t b) {
+    if (!p->group) return p->codes + 512 * b;
+    const uint8_t *d, *v;
+    qw_r16_blk32(p->group, b, p->nb, 34, &d, &v);
+    return (const int8_t *)v;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -148,7 +157,7 @@ static void tile_row(const panel *p, int64_t nb, const int8_t *a, const float *d
 #define BLOCK_PRODUCT(tc, ta, tb, bk)                                                                        \
     do {                                                                                                     \
         _tile_loadd(ta, a + 512 * (bk), 32);                                                                 \
-        _tile_loadd(tb, p->B + p->bstride * (bk), 64);                                                       \
+        _tile_loadd(tb, panel_b(p, bk), 64);                                                                 \
         _tile_zero(tc);                                                                                      \
         _tile_dpbssd(tc, ta, tb);                                                                            \
     } while (0)

@@ -288,9 +288,10 @@ static void pack_panel_r16(panel *p, qw_type wt, const uint8_t *g, int64_t K) {
     const int bb = kind == K_Q8_0 ? 34 : 18;
     memset(p->M, 0, sizeof(float) * (size_t)ng * 16);
     for (int64_t b = 0; b < ng; b++) {
-        const uint8_t *blk = g + (size_t)b * 16 * bb;
-        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)));
-        codes32(kind, blk + 32, codes + 8 * b);
+        const uint8_t *d, *c;
+        qw_r16_blk32(g, b, ng, bb, &d, &c);
+        _mm512_store_ps(p->S + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
+        codes32(kind, c, codes + 8 * b);
     }
 }
 

@@ -117,17 +117,18 @@ static void dequant_panel(uint16_t *B, int kind, const uint8_t *g, int64_t nb) {
     const int bb = kind == K_Q8_0 ? 34 : 18;
     const __m512i z = _mm512_set1_epi8((char)zero32(kind));
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = g + (size_t)b * 16 * bb;
+        const uint8_t *blk, *v; // the block's d's and codes (quant.h: qw_r16_blk32)
+        qw_r16_blk32(g, b, nb, bb, &blk, &v);
         __m512 S[4];
         expand_rows(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk)), S);
         uint16_t *out = B + 512 * b;
         if (kind == K_Q8_0) { // the codes are signed already
 #pragma GCC unroll 8
-            for (int q = 0; q < 8; q++) scale_pairs(_mm512_loadu_si512(blk + 32 + 64 * q), S, NULL, out, q);
+            for (int q = 0; q < 8; q++) scale_pairs(_mm512_loadu_si512(v + 64 * q), S, NULL, out, q);
             continue;
         }
         __m512i c[8];
-        codes32(kind, blk + 32, c);
+        codes32(kind, v, c);
 #pragma GCC unroll 8
         for (int q = 0; q < 8; q++) scale_pairs(_mm512_sub_epi8(c[q], z), S, NULL, out, q);
     }

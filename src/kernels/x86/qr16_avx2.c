@@ -21,8 +21,8 @@ static inline __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __
 static inline __m256 d8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 // ---------------------------------------------------------------------------------------------------
-// 32-element blocks with one f16 d per row (Q4_0, IQ4_NL, Q8_0): the half's 8 d's at blk + 16 hf, then
-// dword u of its 8 rows at blk + 32 + 64 u + 32 hf.
+// 32-element blocks with one f16 d per row (Q4_0, IQ4_NL, Q8_0): the half's 8 d's at blk + 16 hf, and
+// dword u of its 8 rows at v + 64 u + 32 hf (blk, v: the block's d's and codes, quant.h's qw_r16_blk32).
 
 enum { A_Q4_0, A_IQ4_NL, A_Q8_0 };
 
@@ -38,8 +38,9 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     __m256 acc[2][QW_QDOT_NT_MAX];
     for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const uint8_t *blk = g + (size_t)b * 16 * bb, *v = blk + 32;
-        qw_r16_prefetch(blk, 16 * bb, pf);
+        const uint8_t *blk, *v; // the block's d's, its codes (quant.h: qw_r16_blk32)
+        qw_r16_blk32(g, b, K / 32, bb, &blk, &v);
+        qw_r16_prefetch(v, 16 * bb, pf);
         __m256i s[2][QW_QDOT_NT_MAX];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) { // code dword i: Q8_0's vector i; the nibble types' low nibbles of

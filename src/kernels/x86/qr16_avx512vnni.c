@@ -24,12 +24,14 @@ QW_INLINE void store16(int NT, const __m512 *acc, float *y, int64_t ys) {
 
 // ---------------------------------------------------------------------------------------------------
 // 32-element blocks with one f16 scale per row: Q4_0 (18 bytes), IQ4_NL (18), Q8_0 (34). A block of 16
-// rows is 16 d's (32 bytes) and then 4 (nibble types) or 8 (Q8_0) vectors of code dwords.
+// rows is 16 d's (32 bytes) and 4 (nibble types) or 8 (Q8_0) vectors of code dwords, the d's of a
+// super-group of QW_R16_SG blocks together before their codes (quant.h: qw_r16_blk32).
 
-// Block b of the group (at blk) against NT tokens, into acc.
-QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw_r16_act *a, __m512 *acc) {
+// Block b of a group, its d's at dp and codes at cp, against NT tokens, into acc.
+QW_INLINE void block32(int kind, int NT, const uint8_t *dp, const uint8_t *cp, int64_t b, const qw_r16_act *a,
+                       __m512 *acc) {
     const int z = zero32(kind);
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dp));
     __m512i c[8];
     if (kind == K_Q4_0) {
         // The high nibbles stay in place (q & 0xF0: 16 times the code), one op per vector less; their
@@ -38,12 +40,12 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
         const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0);
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
-            const __m512i q = _mm512_loadu_si512(blk + 32 + 64 * i);
+            const __m512i q = _mm512_loadu_si512(cp + 64 * i);
             c[i] = _mm512_and_si512(q, m4);
             c[4 + i] = _mm512_and_si512(q, mh);
         }
     } else
-        codes32(kind, blk + 32, c);
+        codes32(kind, cp, c);
 #pragma GCC unroll 4
     for (int t = 0; t < NT; t++) {
         const int32_t *x = a[t].q + 8 * b;
@@ -70,8 +72,9 @@ QW_INLINE void block32(int kind, int NT, const uint8_t *blk, int64_t b, const qw
 
 QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r16_act *a, float *y,
                        int64_t ys, int pf) {
-    const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
+    const int bb = kind == K_Q8_0 ? 34 : 18;
     const int64_t nb = K / 32;
+    const uint8_t *dp, *cp, *dq, *cq;
     // One token: even and odd blocks into their own accumulators, so that one fmadd chain does not bound
     // it (Q4_0 and IQ4_NL; Q8_0's longer block measured 3-6% slower so). More tokens are chains enough.
     __m512 even[QW_QDOT_NT_MAX], odd[QW_QDOT_NT_MAX];
@@ -79,18 +82,22 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     int64_t b = 0;
     if (NT > 1 || kind == K_Q8_0)
         for (; b < nb; b++) {
-            const uint8_t *blk = g + (size_t)b * bb;
+            qw_r16_blk32(g, b, nb, bb, &dp, &cp);
             if (pf)
-                for (int l = 0; l < (int)bb; l += 64)
-                    _mm_prefetch((const char *)blk + PF32_BYTES + l, _MM_HINT_T0);
-            block32(kind, NT, blk, b, a, even);
+                for (int l = 0; l < 16 * bb; l += 64)
+                    _mm_prefetch((const char *)g + (size_t)b * 16 * bb + PF32_BYTES + l, _MM_HINT_T0);
+            block32(kind, NT, dp, cp, b, a, even);
         }
     for (; b + 1 < nb; b += 2) {
-        const uint8_t *blk = g + (size_t)b * bb;
-        block32(kind, NT, blk, b, a, even);
-        block32(kind, NT, blk + bb, b + 1, a, odd);
+        qw_r16_blk32(g, b, nb, bb, &dp, &cp);
+        qw_r16_blk32(g, b + 1, nb, bb, &dq, &cq);
+        block32(kind, NT, dp, cp, b, a, even);
+        block32(kind, NT, dq, cq, b + 1, a, odd);
     }
-    if (b < nb) block32(kind, NT, g + (size_t)b * bb, b, a, even);
+    if (b < nb) {
+        qw_r16_blk32(g, b, nb, bb, &dp, &cp);
+        block32(kind, NT, dp, cp, b, a, even);
+    }
     for (int t = 0; t < NT; t++) even[t] = _mm512_add_ps(even[t], odd[t]);
     store16(NT, even, y, ys);
 }
@@ -111,26 +118,40 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
 // units) it is the other way, as on the Xeons: whole-model decode, three rounds alternating, Q8_0
 // 11.65/13.67/14.06 tok/s one group at a time against 16.91/17.16/16.56 with pair32, Q4_0 the same within
 // the noise. So pair32 runs except where 512-bit operations are split into halves (qw_cpu_features).
+// A super-group's d's are loaded first, so that demand reads run in address order as the prefetches do:
+// reading each block's d beside its codes, the super-group layout was slower than the old one (lm_head
+// Q4_0 3.4-3.5 against 3.0-3.3 ms), with them first faster (2.8 against 3.3-3.5).
 #define PAIR_PF_BYTES 3456
 QW_INLINE void pair32(int kind, int64_t K, const uint8_t *g, size_t gb, const qw_r16_act *a, float *y) {
-    const size_t bb = 16 * (kind == K_Q8_0 ? 34 : 18);
+    const int bb = kind == K_Q8_0 ? 34 : 18, cb = 16 * (bb - 2);
     const int64_t nb = K / 32;
     __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0; // group 0, 1; even and odd blocks
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const uint8_t *p = g + (size_t)b * bb;
-        for (int l = 0; l < 2 * (int)bb; l += 64) { // both streams' next lines (2 bb: whole lines)
-            _mm_prefetch((const char *)p + PAIR_PF_BYTES + l, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + gb + PAIR_PF_BYTES + l, _MM_HINT_T0);
+    for (int64_t s = 0; s < nb; s += QW_R16_SG) {
+        const int n = nb - s < QW_R16_SG ? (int)(nb - s) : QW_R16_SG;
+        const uint8_t *base = g + (size_t)s * 16 * bb, *codes = base + 32 * n;
+        __m256i d0[QW_R16_SG], d1[QW_R16_SG];
+        for (int j = 0; j < n; j++) {
+            d0[j] = _mm256_loadu_si256((const __m256i *)(base + 32 * j));
+            d1[j] = _mm256_loadu_si256((const __m256i *)(base + gb + 32 * j));
         }
-        block32(kind, 1, p, b, a, &e0);
-        block32(kind, 1, p + gb, b, a, &e1);
-        block32(kind, 1, p + bb, b + 1, a, &o0);
-        block32(kind, 1, p + gb + bb, b + 1, a, &o1);
-    }
-    if (b < nb) {
-        block32(kind, 1, g + (size_t)b * bb, b, a, &e0);
-        block32(kind, 1, g + gb + (size_t)b * bb, b, a, &e1);
+        int j = 0;
+        for (; j + 1 < n; j += 2) {
+            const uint8_t *p = base + (size_t)j * 16 * bb + PAIR_PF_BYTES;
+            for (int l = 0; l < 32 * bb; l += 64) {
+                _mm_prefetch((const char *)p + l, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + gb + l, _MM_HINT_T0);
+            }
+            const uint8_t *cp = codes + (size_t)j * cb;
+            block32(kind, 1, (const uint8_t *)&d0[j], cp, s + j, a, &e0);
+            block32(kind, 1, (const uint8_t *)&d1[j], cp + gb, s + j, a, &e1);
+            block32(kind, 1, (const uint8_t *)&d0[j + 1], cp + cb, s + j + 1, a, &o0);
+            block32(kind, 1, (const uint8_t *)&d1[j + 1], cp + cb + gb, s + j + 1, a, &o1);
+        }
+        if (j < n) {
+            const uint8_t *cp = codes + (size_t)j * cb;
+            block32(kind, 1, (const uint8_t *)&d0[j], cp, s + j, a, &e0);
+            block32(kind, 1, (const uint8_t *)&d1[j], cp + gb, s + j, a, &e1);
+        }
     }
     _mm512_storeu_ps(y, _mm512_add_ps(e0, o0));
     _mm512_storeu_ps(y + 16, _mm512_add_ps(e1, o1));
