@@ -40,7 +40,7 @@ QW_INLINE void group32(int kind, int NT, int64_t K, const uint8_t *g, const qw_r
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *blk, *v; // the block's d's, its codes (quant.h: qw_r16_blk32)
         qw_r16_blk32(g, b, K / 32, bb, &blk, &v);
-        qw_r16_prefetch(v, 16 * bb, pf);
+        qw_r16_prefetch(g + (size_t)b * 16 * bb, 16 * bb, pf); // at the stream's position, read in order
         __m256i s[2][QW_QDOT_NT_MAX];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) { // code dword i: Q8_0's vector i; the nibble types' low nibbles of
